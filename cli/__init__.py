@@ -1,0 +1,1 @@
+"""The `mc` and `mc-mesh` command-line interfaces."""

@@ -1,0 +1,67 @@
+"""Load desired state for the read commands (`get`, `describe`), and find objects by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cli.common import err
+from reconciler.checks import errors
+from reconciler.desired import DesiredState, index
+from reconciler.errors import UsageError
+from reconciler.gitrepo import open_source
+from reconciler.loader import Snapshot, load
+from reconciler.model import Manifest
+
+KIND_ALIASES = {
+    "mission": "Mission", "missions": "Mission",
+    "kluster": "Kluster", "klusters": "Kluster",
+    "agent": "Agent", "agents": "Agent",
+    "policy": "Policy", "policies": "Policy",
+    "task": "Task", "tasks": "Task",
+}
+
+
+def kind_of(word: str) -> str:
+    try:
+        return KIND_ALIASES[word.lower()]
+    except KeyError:
+        raise UsageError(f"unknown kind {word!r}; use one of: missions, klusters, agents, policies, tasks") from None
+
+
+def load_desired(repo: str, rev: str | None) -> tuple[Snapshot, DesiredState]:
+    snapshot = load(open_source(Path(repo), rev))
+    broken = {f.file for mf in snapshot.manifests() for f in errors(mf.findings)}
+    if broken:
+        err.print(f"[yellow]warning:[/yellow] {len(broken)} manifest(s) have errors and are not shown; run `mc validate`", markup=True)
+    return snapshot, index(snapshot.manifests())
+
+
+def objects(state: DesiredState, kind: str, mission: str | None) -> list[Manifest]:
+    if mission is not None and mission not in state.missions:
+        raise UsageError(f"no mission {mission!r}; missions: {', '.join(sorted(state.missions)) or 'none'}")
+    scopes = [state.missions[mission]] if mission else [state.missions[m] for m in sorted(state.missions)]
+    if kind == "Mission":
+        return [ms.mission for ms in scopes if ms.mission is not None]
+    return [obj for ms in scopes for obj in sorted(ms.table(kind).values(), key=lambda o: o.name)]
+
+
+def find(state: DesiredState, kind: str, name: str, mission: str | None) -> Manifest:
+    """One object by `name` or `mission/name`; an error lists the candidates when ambiguous."""
+    if "/" in name:
+        mission, name = name.split("/", 1)
+    matches = [o for o in objects(state, kind, mission) if o.name == name]
+    if not matches:
+        raise UsageError(f"no {kind} named {name!r}" + (f" in mission {mission!r}" if mission else ""))
+    if len(matches) > 1:
+        raise UsageError(f"{name!r} is ambiguous: {', '.join(o.key for o in matches)}; use MISSION/NAME or -m")
+    return matches[0]
+
+
+def document(snapshot: Snapshot, obj: Manifest, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest as written, plus a `status` section (as `kubectl get -o yaml` shows)."""
+    mf = snapshot.files[obj.path]
+    assert mf.doc is not None
+    doc = dict(mf.doc.data)
+    doc["status"] = {"mission": obj.mission, "source": obj.path, **(status or {})}
+    return doc

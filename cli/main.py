@@ -1,0 +1,38 @@
+"""The `mc` command: one entry point, each subcommand in a module of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.get_cmd import describe, get
+from cli.init_cmd import init
+from cli.validate_cmd import validate
+from reconciler import __version__
+
+app = typer.Typer(
+    name="mc",
+    help="MissionControl: a Git-native control plane for teams of AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """MissionControl: a Git-native control plane for teams of AI agents."""
+
+
+app.command()(validate)
+app.command()(init)
+app.command()(get)
+app.command()(describe)

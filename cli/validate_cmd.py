@@ -1,0 +1,78 @@
+"""`mc validate`: check a mission repository's manifests, for people, scripts and CI."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from cli.common import emit_json, err, handle_errors, out
+from reconciler.checks import all_findings, errors
+from reconciler.errors import UsageError
+from reconciler.findings import Finding
+from reconciler.gitrepo import open_source
+from reconciler.layout import MISSIONS_DIR, PRINCIPALS_FILE
+from reconciler.loader import load
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+def _gh_escape(value: str, *, prop: bool = False) -> str:
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return value.replace(":", "%3A").replace(",", "%2C") if prop else value
+
+
+def _github(f: Finding, file: str) -> str:
+    props = [f"file={_gh_escape(file, prop=True)}"]
+    if f.line:
+        props += [f"line={f.line}", f"col={f.column}"]
+    props.append(f"title={_gh_escape('mc validate: ' + f.rule, prop=True)}")
+    text = f"{f.field}: {f.message}" if f.field else f.message
+    return f"::{f.severity} {','.join(props)}::{_gh_escape(text)}"
+
+
+def _text(f: Finding, file: str) -> str:
+    where = f"{file}:{f.line}:{f.column}" if f.line else file
+    colour = "red" if f.severity == "error" else "yellow"
+    field = f"{f.field}: " if f.field else ""
+    return f"{escape(where)}: [{colour}]{f.severity}[/{colour}]: {escape(field + f.message)} [dim]\\[{f.rule}][/dim]"
+
+
+@handle_errors
+def validate(
+    path: Path = typer.Argument(Path("."), help="The mission repository's root directory.", show_default=False),
+    rev: str | None = typer.Option(None, "--rev", help="Validate this Git revision (branch, tag or commit) instead of the files on disk."),
+    output: Format = typer.Option(Format.text, "-o", "--output", help="text for people, json for scripts, github for GitHub Actions annotations.", case_sensitive=False),
+) -> None:
+    """Check every manifest: YAML, schema, unique names, references, cycles, globs, selectors.
+
+    Exits 0 when valid, 1 when there are errors, 2 on a usage error.
+    """
+    source = open_source(path, rev)
+    top = {e.name for e in source.entries("")}
+    if MISSIONS_DIR not in top and PRINCIPALS_FILE not in top:
+        raise UsageError(f"{path} is not a mission repository: it has neither {PRINCIPALS_FILE} nor {MISSIONS_DIR}/")
+    snapshot = load(source)
+    findings = all_findings(snapshot)
+    shown = {id(f): os.path.normpath(os.path.join(path, f.file)) for f in findings}
+    bad = errors(findings)
+    if output is Format.json:
+        emit_json([dict(f.as_dict(), file=shown[id(f)]) for f in findings])
+    elif output is Format.github:
+        for f in findings:
+            out.print(_github(f, shown[id(f)]), markup=False)
+    else:
+        for f in findings:
+            out.print(_text(f, shown[id(f)]), markup=True)
+        warnings = len(findings) - len(bad)
+        summary = f"{len(snapshot.files)} manifests checked: {len(bad)} errors, {warnings} warnings"
+        err.print(f"[red]{summary}[/red]" if bad else f"[green]{summary}[/green]", markup=True)
+    if bad:
+        raise typer.Exit(1)

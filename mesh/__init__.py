@@ -1,0 +1,1 @@
+"""mc-mesh: the node daemon and agent runtime."""

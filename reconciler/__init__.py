@@ -1,0 +1,3 @@
+"""MissionControl control-plane core: manifests, validation, state in Git."""
+
+__version__ = "0.1.0"
