@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -22,7 +22,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"
@@ -33,7 +33,14 @@ def output_option(default: Any = Output.table) -> Any:
 
 
 def repo_option() -> Any:
-    return typer.Option(".", "--repo", "-C", envvar="MC_REPO", help="The mission repository (default: the current directory; env MC_REPO).", show_default=False)
+    return typer.Option(
+        ".",
+        "--repo",
+        "-C",
+        envvar="MC_REPO",
+        help="The mission repository (default: the current directory; env MC_REPO).",
+        show_default=False,
+    )
 
 
 def emit_json(data: Any) -> None:

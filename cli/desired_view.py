@@ -14,11 +14,16 @@ from reconciler.loader import Snapshot, load
 from reconciler.model import Manifest
 
 KIND_ALIASES = {
-    "mission": "Mission", "missions": "Mission",
-    "kluster": "Kluster", "klusters": "Kluster",
-    "agent": "Agent", "agents": "Agent",
-    "policy": "Policy", "policies": "Policy",
-    "task": "Task", "tasks": "Task",
+    "mission": "Mission",
+    "missions": "Mission",
+    "kluster": "Kluster",
+    "klusters": "Kluster",
+    "agent": "Agent",
+    "agents": "Agent",
+    "policy": "Policy",
+    "policies": "Policy",
+    "task": "Task",
+    "tasks": "Task",
 }
 
 
@@ -33,7 +38,10 @@ def load_desired(repo: str, rev: str | None) -> tuple[Snapshot, DesiredState]:
     snapshot = load(open_source(Path(repo), rev))
     broken = {f.file for mf in snapshot.manifests() for f in errors(mf.findings)}
     if broken:
-        err.print(f"[yellow]warning:[/yellow] {len(broken)} manifest(s) have errors and are not shown; run `mc validate`", markup=True)
+        err.print(
+            f"[yellow]warning:[/yellow] {len(broken)} manifest(s) have errors and are not shown; run `mc validate`",
+            markup=True,
+        )
     return snapshot, index(snapshot.manifests())
 
 

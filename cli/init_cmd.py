@@ -20,8 +20,16 @@ def init(
     """Create a mission repository (git init if needed); existing files are kept, so it is safe to rerun."""
     result = init_repository(path, mission, owner)
     if output is not Output.table:
-        emit({"root": str(result.root), "created": result.created, "kept": result.kept,
-              "gitInitialised": result.git_initialised, "commit": result.commit}, output)
+        emit(
+            {
+                "root": str(result.root),
+                "created": result.created,
+                "kept": result.kept,
+                "gitInitialised": result.git_initialised,
+                "commit": result.commit,
+            },
+            output,
+        )
         return
     if result.git_initialised:
         out.print(f"initialised a Git repository in {result.root}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -18,7 +18,7 @@ from reconciler.layout import MISSIONS_DIR, PRINCIPALS_FILE
 from reconciler.loader import load
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
     github = "github"
@@ -48,8 +48,16 @@ def _text(f: Finding, file: str) -> str:
 @handle_errors
 def validate(
     path: Path = typer.Argument(Path("."), help="The mission repository's root directory.", show_default=False),
-    rev: str | None = typer.Option(None, "--rev", help="Validate this Git revision (branch, tag or commit) instead of the files on disk."),
-    output: Format = typer.Option(Format.text, "-o", "--output", help="text for people, json for scripts, github for GitHub Actions annotations.", case_sensitive=False),
+    rev: str | None = typer.Option(
+        None, "--rev", help="Validate this Git revision (branch, tag or commit) instead of the files on disk."
+    ),
+    output: Format = typer.Option(
+        Format.text,
+        "-o",
+        "--output",
+        help="text for people, json for scripts, github for GitHub Actions annotations.",
+        case_sensitive=False,
+    ),
 ) -> None:
     """Check every manifest: YAML, schema, unique names, references, cycles, globs, selectors.
 

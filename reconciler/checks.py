@@ -21,8 +21,11 @@ class _Checker:
         self.declared = {
             (mf.location.mission, mf.location.kind, mf.doc.data["metadata"]["name"])
             for mf in self.files.values()
-            if mf.obj is None and mf.doc is not None and isinstance(mf.doc.data, dict)
-            and isinstance(mf.doc.data.get("metadata"), dict) and isinstance(mf.doc.data["metadata"].get("name"), str)
+            if mf.obj is None
+            and mf.doc is not None
+            and isinstance(mf.doc.data, dict)
+            and isinstance(mf.doc.data.get("metadata"), dict)
+            and isinstance(mf.doc.data["metadata"].get("name"), str)
         }
 
     def known(self, ms: MissionState, kind: str, name: str) -> bool:
@@ -40,7 +43,12 @@ class _Checker:
             first = seen.setdefault(key, mf)
             if first is not mf:
                 line = first.doc.position(("metadata", "name"))[0] if first.doc else 0
-                self.add(mf.path, ("metadata", "name"), f"duplicate {mf.obj.kind} name {mf.obj.name!r}; already defined in {first.path}:{line}", "unique")
+                self.add(
+                    mf.path,
+                    ("metadata", "name"),
+                    f"duplicate {mf.obj.kind} name {mf.obj.name!r}; already defined in {first.path}:{line}",
+                    "unique",
+                )
 
     def principals(self) -> tuple[set[str], dict[str, set[str]]]:
         p = self.state.principals
@@ -58,28 +66,53 @@ class _Checker:
             groups[group.name] = set(group.members)
             for j, member in enumerate(group.members):
                 if member not in names:
-                    self.add(p.path, ("spec", "groups", i, "members", j), f"unknown principal {member!r} (not in {PRINCIPALS_FILE})")
+                    self.add(
+                        p.path,
+                        ("spec", "groups", i, "members", j),
+                        f"unknown principal {member!r} (not in {PRINCIPALS_FILE})",
+                    )
         return names, groups
 
     def missions(self, people: set[str]) -> None:
         dirs = {path.split("/")[1] for path in self.files if path.startswith(MISSIONS_DIR + "/")}
         if dirs and self.state.principals is None and PRINCIPALS_FILE not in self.files:
-            self.findings.append(Finding(PRINCIPALS_FILE, 0, 0, "", f"missing {PRINCIPALS_FILE}: missions name principals as owners and approvers", "reference"))
+            self.findings.append(
+                Finding(
+                    PRINCIPALS_FILE,
+                    0,
+                    0,
+                    "",
+                    f"missing {PRINCIPALS_FILE}: missions name principals as owners and approvers",
+                    "reference",
+                )
+            )
         for name in sorted(dirs):
             if mission_file(name) not in self.files:
-                self.findings.append(Finding(f"{MISSIONS_DIR}/{name}/", 0, 0, "", f"mission directory has no {mission_file(name).rsplit('/', 1)[1]}", "reference"))
+                self.findings.append(
+                    Finding(
+                        f"{MISSIONS_DIR}/{name}",
+                        0,
+                        0,
+                        "",
+                        f"mission directory has no {mission_file(name).rsplit('/', 1)[1]}",
+                        "reference",
+                    )
+                )
             ms = self.state.missions.get(name)
             if ms is None or ms.mission is None or self.state.principals is None:
                 continue
             for i, owner in enumerate(ms.mission.owners):
                 if owner not in people:
-                    self.add(ms.mission.path, ("spec", "owners", i), f"unknown principal {owner!r} (not in {PRINCIPALS_FILE})")
+                    self.add(
+                        ms.mission.path,
+                        ("spec", "owners", i),
+                        f"unknown principal {owner!r} (not in {PRINCIPALS_FILE})",
+                    )
 
     def task(self, ms: MissionState, task: Task) -> None:
         where = f"in mission {ms.name!r}"
-        if ms.klusters or ms.mission is not None:
-            if not self.known(ms, "Kluster", task.kluster):
-                self.add(task.path, ("spec", "kluster"), f"unknown kluster {task.kluster!r} {where}")
+        if not self.known(ms, "Kluster", task.kluster):
+            self.add(task.path, ("spec", "kluster"), f"unknown kluster {task.kluster!r} {where}")
         for i, need in enumerate(task.needs):
             if need == task.name:
                 self.add(task.path, ("spec", "needs", i), "a task cannot need itself", "cycle")
@@ -108,16 +141,27 @@ class _Checker:
             approvers = set()
             for i, p in enumerate(rule.require.principals):
                 if p not in people:
-                    self.add(policy.path, (*at, "require", "principals", i), f"unknown principal {p!r} (not in {PRINCIPALS_FILE})")
+                    self.add(
+                        policy.path,
+                        (*at, "require", "principals", i),
+                        f"unknown principal {p!r} (not in {PRINCIPALS_FILE})",
+                    )
                 approvers.add(p)
             for i, g in enumerate(rule.require.groups):
                 if g not in groups:
-                    self.add(policy.path, (*at, "require", "groups", i), f"unknown group {g!r} (not in {PRINCIPALS_FILE})")
+                    self.add(
+                        policy.path, (*at, "require", "groups", i), f"unknown group {g!r} (not in {PRINCIPALS_FILE})"
+                    )
                 approvers |= groups.get(g, set())
             if not rule.require.principals and not rule.require.groups:
                 approvers = set(people)
             if rule.require.approvals > len(approvers):
-                self.add(policy.path, (*at, "require", "approvals"), f"needs {rule.require.approvals} approvals but only {len(approvers)} principals can approve", "satisfiable")
+                self.add(
+                    policy.path,
+                    (*at, "require", "approvals"),
+                    f"needs {rule.require.approvals} approvals but only {len(approvers)} principals can approve",
+                    "satisfiable",
+                )
 
     def cycles(self, ms: MissionState) -> None:
         """Report each dependency cycle once, as `a -> b -> a`, at the edge that closes it."""
@@ -143,7 +187,12 @@ class _Checker:
                     if frozenset(cycle) not in reported:
                         reported.add(frozenset(cycle))
                         task = ms.tasks[name]
-                        self.add(task.path, ("spec", "needs", task.needs.index(nxt)), "dependency cycle: " + " -> ".join(cycle), "cycle")
+                        self.add(
+                            task.path,
+                            ("spec", "needs", task.needs.index(nxt)),
+                            "dependency cycle: " + " -> ".join(cycle),
+                            "cycle",
+                        )
                 elif not color.get(nxt):
                     color[nxt] = 1
                     stack.append((nxt, 0))
@@ -175,4 +224,3 @@ def all_findings(snapshot: Snapshot) -> list[Finding]:
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "error"]
-

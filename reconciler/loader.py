@@ -157,8 +157,19 @@ class _Walk:
             self.snap.dirs[path] = (entry.oid, list(self.snap.files)[before:])
 
     def run(self) -> Snapshot:
-        if self.previous is not None and self.source.tree_id is not None and self.previous.tree_id == self.source.tree_id:
-            return Snapshot(self.previous.tree_id, self.previous.files, self.previous.stray, self.previous.dirs, 0, len(self.previous.files))
+        if (
+            self.previous is not None
+            and self.source.tree_id is not None
+            and self.previous.tree_id == self.source.tree_id
+        ):
+            return Snapshot(
+                self.previous.tree_id,
+                self.previous.files,
+                self.previous.stray,
+                self.previous.dirs,
+                0,
+                len(self.previous.files),
+            )
         root = {e.name: e for e in self.source.entries("")}
         if PRINCIPALS_FILE in root and not root[PRINCIPALS_FILE].is_dir:
             self.file(PRINCIPALS_FILE, root[PRINCIPALS_FILE])

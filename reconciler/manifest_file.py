@@ -24,7 +24,9 @@ class ManifestFile:
     obj: Manifest | None = None
     findings: list[Finding] = field(default_factory=list)
 
-    def finding(self, path: FieldPath, message: str, rule: str, *, key: bool = False, severity: str = "error") -> Finding:
+    def finding(
+        self, path: FieldPath, message: str, rule: str, *, key: bool = False, severity: str = "error"
+    ) -> Finding:
         line, column = self.doc.position(path, key=key) if self.doc else (1, 1)
         return Finding(self.path, line, column, format_field_path(path), message, rule, severity)
 
@@ -54,7 +56,13 @@ def _semantic_findings(mf: ManifestFile, data: dict[str, Any]) -> list[Finding]:
     if kind == "Task" and "outputs" in data["spec"] and mf.doc is not None:
         found += check_output_schema(mf.doc, mf.path, ("spec", "outputs", "schema"))
     if kind == "Mission" and data["metadata"]["name"] != mf.location.mission:
-        found.append(mf.finding(("metadata", "name"), f"mission name {data['metadata']['name']!r} must equal its directory name {mf.location.mission!r}", "layout"))
+        found.append(
+            mf.finding(
+                ("metadata", "name"),
+                f"mission name {data['metadata']['name']!r} must equal its directory name {mf.location.mission!r}",
+                "layout",
+            )
+        )
     return found
 
 
@@ -68,7 +76,9 @@ def read_manifest(path: str, oid: str, data: bytes, location: Location) -> Manif
         return mf
     if not isinstance(mf.doc.data, dict):
         what = "a list" if isinstance(mf.doc.data, list) else f"a scalar ({mf.doc.data!r:.40})"
-        mf.findings.append(mf.finding((), f"expected a manifest mapping (apiVersion, kind, metadata, spec), got {what}", "schema"))
+        mf.findings.append(
+            mf.finding((), f"expected a manifest mapping (apiVersion, kind, metadata, spec), got {what}", "schema")
+        )
         return mf
     mf.findings = check_schema(mf.doc, path, location.kind)
     if mf.findings:

@@ -204,7 +204,15 @@ def _meta(doc: Mapping[str, Any]) -> Meta:
 
 def _build_mission(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: str) -> Manifest:
     s = doc["spec"]
-    return Mission(meta, mission, path, s.get("description", ""), s.get("domain", ""), tuple(s["owners"]), bool(s.get("suspend", False)))
+    return Mission(
+        meta,
+        mission,
+        path,
+        s.get("description", ""),
+        s.get("domain", ""),
+        tuple(s["owners"]),
+        bool(s.get("suspend", False)),
+    )
 
 
 def _build_kluster(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: str) -> Manifest:
@@ -216,7 +224,13 @@ def _build_agent(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: 
     s = doc["spec"]
     rt, perm, budget = s["runtime"], s.get("permissions", {}), s.get("budget", {})
     return Agent(
-        meta, mission, path, s.get("description", ""), tuple(rt["command"]), rt.get("workingDir"), _frozen(rt.get("env")),
+        meta,
+        mission,
+        path,
+        s.get("description", ""),
+        tuple(rt["command"]),
+        rt.get("workingDir"),
+        _frozen(rt.get("env")),
         Permissions(tuple(perm.get("env", ())), tuple(perm.get("secrets", ())), tuple(perm.get("paths", ()))),
         Budget(budget.get("wallTimeSeconds"), budget.get("costUsd"), budget.get("tokens")),
         int(s.get("replicas", 1)),
@@ -226,22 +240,42 @@ def _build_agent(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: 
 def _build_rule(r: Mapping[str, Any]) -> Rule:
     m, q = r.get("match", {}), r["require"]
     return Rule(
-        r["name"], r["action"], r.get("description", ""),
+        r["name"],
+        r["action"],
+        r.get("description", ""),
         RuleMatch(tuple(m.get("tasks", ())), _frozen(m.get("labels")), tuple(m.get("paths", ()))),
-        Requirement(int(q["approvals"]), tuple(q.get("principals", ())), tuple(q.get("groups", ())), bool(q.get("allowAuthor", False))),
+        Requirement(
+            int(q["approvals"]),
+            tuple(q.get("principals", ())),
+            tuple(q.get("groups", ())),
+            bool(q.get("allowAuthor", False)),
+        ),
     )
 
 
 def _build_policy(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: str) -> Manifest:
     s = doc["spec"]
-    return Policy(meta, mission, path, s.get("description", ""), int(s["version"]), s["state"], tuple(_build_rule(r) for r in s["rules"]))
+    return Policy(
+        meta,
+        mission,
+        path,
+        s.get("description", ""),
+        int(s["version"]),
+        s["state"],
+        tuple(_build_rule(r) for r in s["rules"]),
+    )
 
 
 def _build_principals(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: str) -> Manifest:
     s = doc["spec"]
     people = tuple(
-        Principal(p["name"], p.get("kind", "human"), p.get("email", ""), tuple(p.get("sshKeys", ())),
-                  tuple(SigstoreIdentity(i["issuer"], i["subject"]) for i in p.get("sigstore", ())))
+        Principal(
+            p["name"],
+            p.get("kind", "human"),
+            p.get("email", ""),
+            tuple(p.get("sshKeys", ())),
+            tuple(SigstoreIdentity(i["issuer"], i["subject"]) for i in p.get("sigstore", ())),
+        )
         for p in s["principals"]
     )
     groups = tuple(Group(g["name"], tuple(g["members"]), g.get("description", "")) for g in s.get("groups", ()))
@@ -253,12 +287,24 @@ def _build_task(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: s
     ref = s["agent"]
     retries, backoff = s.get("retries", {}), s.get("retries", {}).get("backoff", {})
     return Task(
-        meta, mission, path, s["title"], s.get("description", ""), s["kluster"], int(s.get("priority", 50)),
+        meta,
+        mission,
+        path,
+        s["title"],
+        s.get("description", ""),
+        s["kluster"],
+        int(s.get("priority", 50)),
         tuple(s.get("needs", ())),
         AgentRef(ref.get("name"), _frozen(ref.get("selector", {}).get("matchLabels"))),
-        tuple(s.get("paths", ())), _frozen(s.get("inputs")),
+        tuple(s.get("paths", ())),
+        _frozen(s.get("inputs")),
         s["outputs"]["schema"] if "outputs" in s else None,
-        Retries(int(retries.get("maxAttempts", 3)), int(backoff.get("initialSeconds", 10)), int(backoff.get("maxSeconds", 600)), float(backoff.get("factor", 2))),
+        Retries(
+            int(retries.get("maxAttempts", 3)),
+            int(backoff.get("initialSeconds", 10)),
+            int(backoff.get("maxSeconds", 600)),
+            float(backoff.get("factor", 2)),
+        ),
         int(s.get("timeoutSeconds", 3600)),
         s["approval"]["policy"] if "approval" in s else None,
         bool(s.get("suspend", False)),

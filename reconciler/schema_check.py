@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -15,7 +15,16 @@ from reconciler.findings import FieldPath, Finding, format_field_path
 from reconciler.yamldoc import YamlDoc
 
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
+_DNS_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+_JSON_TYPES = {
+    dict: "a mapping",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
 
 
 def schema_path(kind: str) -> Any:
@@ -23,13 +32,13 @@ def schema_path(kind: str) -> Any:
     return files("reconciler") / "schemas" / f"{kind.lower()}.schema.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(kind: str) -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(schema_path(kind).read_text(encoding="utf-8"))
     return schema
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(kind), format_checker=jsonschema.FormatChecker())
 
@@ -39,7 +48,9 @@ def _describe(value: Any) -> str:
 
 
 def _message(err: ValidationError) -> str:
-    kind, expected, schema, value = err.validator, err.validator_value, err.schema, err.instance
+    kind, value = err.validator, err.instance
+    expected: Any = err.validator_value
+    schema: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
     if kind == "type":
         names = expected if isinstance(expected, list) else [expected]
         return f"must be {' or '.join(str(n) for n in names)}, not {_describe(value)}"
@@ -48,7 +59,7 @@ def _message(err: ValidationError) -> str:
     if kind == "enum":
         return f"must be one of {', '.join(repr(v) for v in expected)}; got {value!r}"
     if kind == "pattern" and expected == _DNS_LABEL:
-        return f"{value!r} is not a DNS label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"
+        return f"{value!r} is not a DNS label: {_DNS_RULE}"
     if kind == "pattern":
         return f"{value!r} does not match the pattern {expected}"
     if kind in ("minProperties", "maxProperties") and schema.get("minProperties") == schema.get("maxProperties") == 1:
@@ -60,12 +71,18 @@ def _message(err: ValidationError) -> str:
 
 def _error_findings(err: ValidationError, doc: YamlDoc, file: str, base: FieldPath) -> list[Finding]:
     path: FieldPath = (*base, *err.absolute_path)
+    schema: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
     if err.validator == "required":
-        missing = [name for name in err.validator_value if name not in err.instance]
-        line, col = doc.position(path)
-        return [Finding(file, line, col, format_field_path((*path, name)), f"missing required field {name!r}", "schema") for name in missing]
+        required: Any = err.validator_value
+        instance: Any = err.instance
+        missing = [name for name in required if name not in instance]
+        line, col = doc.position(path, key=True)
+        return [
+            Finding(file, line, col, format_field_path((*path, name)), f"missing required field {name!r}", "schema")
+            for name in missing
+        ]
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = list(err.schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         out = []
         for key in err.instance:
             if key in allowed:
@@ -73,7 +90,9 @@ def _error_findings(err: ValidationError, doc: YamlDoc, file: str, base: FieldPa
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
             line, col = doc.position((*path, key), key=True)
-            out.append(Finding(file, line, col, format_field_path((*path, key)), f"unknown field {key!r}; {hint}", "schema"))
+            out.append(
+                Finding(file, line, col, format_field_path((*path, key)), f"unknown field {key!r}; {hint}", "schema")
+            )
         return out
     line, col = doc.position(path)
     return [Finding(file, line, col, format_field_path(path), _message(err), "schema")]

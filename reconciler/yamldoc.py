@@ -93,7 +93,7 @@ def _scalar(event: Any, file: str, path: FieldPath) -> Any:
     if tag is None or tag == "!":
         if tag == "!" or not event.implicit[0]:
             return event.value
-        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
     if tag not in _SCALAR_TAGS:
         raise _error(file, _pos(event.start_mark), f"YAML tag {tag!r} is not allowed", path)
     if tag == _STR:
@@ -102,7 +102,9 @@ def _scalar(event: Any, file: str, path: FieldPath) -> Any:
     try:
         return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
     except (ValueError, yaml.YAMLError):
-        raise _error(file, _pos(event.start_mark), f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", path) from None
+        raise _error(
+            file, _pos(event.start_mark), f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", path
+        ) from None
 
 
 class _Frame:
@@ -114,76 +116,104 @@ class _Frame:
         self.key: str | None = None
 
 
+class _Builder:
+    """Turns one document's events into data and marks, refusing what is unsafe as it goes."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.doc = YamlDoc(None)
+        self.stack: list[_Frame] = []
+        self.documents = 0
+        self.nodes = 0
+        self.root_set = False
+
+    def fail(self, event: Any, message: str, path: FieldPath = ()) -> FindingError:
+        return _error(self.file, _pos(event.start_mark), message, path)
+
+    def feed(self, event: Any) -> None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(event, "more than one YAML document; put one manifest in each file")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.stack.pop()
+        elif isinstance(event, yaml.NodeEvent):
+            self.node(event)
+
+    def node(self, event: Any) -> None:
+        top = self.stack[-1] if self.stack else None
+        if isinstance(event, yaml.AliasEvent) or event.anchor:
+            what = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            raise self.fail(
+                event, f"YAML {what}s are not allowed in manifests; write the value out", top.path if top else ()
+            )
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(event, f"more than {MAX_NODES:,} YAML nodes")
+        if top is not None and isinstance(top.container, dict) and top.key is None:
+            self.key(top, event)
+        else:
+            self.value(top, event)
+
+    def key(self, top: _Frame, event: Any) -> None:
+        """A mapping key: a scalar read verbatim (no implicit typing, so `on:` stays "on")."""
+        if not isinstance(event, yaml.ScalarEvent):
+            raise self.fail(event, "mapping keys must be plain strings", top.path)
+        key, path = event.value, (*top.path, event.value)
+        if key in top.container:
+            first = self.doc.key_marks.get(path, (0, 0))
+            raise self.fail(event, f"duplicate key {key!r} (first at line {first[0]})", path)
+        top.key = key
+        self.doc.key_marks[path] = _pos(event.start_mark)
+
+    def value(self, top: _Frame | None, event: Any) -> None:
+        if top is None:
+            path: FieldPath = ()
+        elif isinstance(top.container, dict):
+            assert top.key is not None
+            path = (*top.path, top.key)
+        else:
+            path = (*top.path, len(top.container))
+        self.doc.marks[path] = _pos(event.start_mark)
+        if isinstance(event, yaml.ScalarEvent):
+            value: Any = _scalar(event, self.file, path)
+        else:
+            if event.tag not in (None, "!") and event.tag not in _COLLECTION_TAGS:
+                raise self.fail(event, f"YAML tag {event.tag!r} is not allowed", path)
+            if len(self.stack) >= MAX_DEPTH:
+                raise self.fail(event, f"nested more than {MAX_DEPTH} levels deep")
+            value = {} if isinstance(event, yaml.MappingStartEvent) else []
+        if top is None:
+            self.doc.data, self.root_set = value, True
+        elif isinstance(top.container, dict):
+            assert top.key is not None
+            top.container[top.key] = value
+            top.key = None
+        else:
+            top.container.append(value)
+        if isinstance(event, yaml.CollectionStartEvent):
+            self.stack.append(_Frame(value, path))
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> FindingError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    if mark is not None and "\t" in text[max(mark.index - 1, 0) : mark.index + 1]:
+        problem += " (a tab: YAML is indented with spaces only)"
+    return _error(file, _pos(mark), f"YAML syntax error: {problem}")
+
+
 def parse_yaml(data: bytes, file: str) -> YamlDoc:
     """Parse exactly one YAML document into JSON-like data; raise FindingError on anything unsafe."""
     text = _decode(data, file)
-    doc = YamlDoc(None)
-    stack: list[_Frame] = []
-    documents = 0
-    nodes = 0
-    root_set = False
+    builder = _Builder(file)
     try:
         for event in yaml.parse(text, Loader=_Parser):
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise _error(file, _pos(event.start_mark), "more than one YAML document; put one manifest in each file")
-                continue
-            if not isinstance(event, yaml.NodeEvent):
-                if isinstance(event, yaml.CollectionEndEvent):
-                    stack.pop()
-                continue
-            top = stack[-1] if stack else None
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                what = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
-                where = top.path if top else ()
-                raise _error(file, _pos(event.start_mark), f"YAML {what}s are not allowed in manifests; write the value out", where)
-            nodes += 1
-            if nodes > MAX_NODES:
-                raise _error(file, _pos(event.start_mark), f"more than {MAX_NODES:,} YAML nodes")
-            # A mapping key: a scalar read verbatim (no implicit typing, so `on:` stays "on").
-            if top is not None and isinstance(top.container, dict) and top.key is None:
-                if not isinstance(event, yaml.ScalarEvent):
-                    raise _error(file, _pos(event.start_mark), "mapping keys must be plain strings", top.path)
-                key = event.value
-                if key in top.container:
-                    first = doc.key_marks.get((*top.path, key), (0, 0))
-                    raise _error(file, _pos(event.start_mark), f"duplicate key {key!r} (first at line {first[0]})", (*top.path, key))
-                top.key = key
-                doc.key_marks[(*top.path, key)] = _pos(event.start_mark)
-                continue
-            if top is None:
-                path: FieldPath = ()
-            elif isinstance(top.container, dict):
-                path = (*top.path, top.key)  # type: ignore[arg-type]
-            else:
-                path = (*top.path, len(top.container))
-            doc.marks[path] = _pos(event.start_mark)
-            if isinstance(event, yaml.ScalarEvent):
-                value: Any = _scalar(event, file, path)
-            else:
-                if event.tag not in (None, "!") and event.tag not in _COLLECTION_TAGS:
-                    raise _error(file, _pos(event.start_mark), f"YAML tag {event.tag!r} is not allowed", path)
-                if len(stack) >= MAX_DEPTH:
-                    raise _error(file, _pos(event.start_mark), f"nested more than {MAX_DEPTH} levels deep")
-                value = {} if isinstance(event, yaml.MappingStartEvent) else []
-            if top is None:
-                doc.data, root_set = value, True
-            elif isinstance(top.container, dict):
-                top.container[top.key] = value  # type: ignore[index]
-                top.key = None
-            else:
-                top.container.append(value)
-            if isinstance(event, yaml.CollectionStartEvent):
-                stack.append(_Frame(value, path))
+            builder.feed(event)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        if mark is not None and "\t" in text[max(mark.index - 1, 0) : mark.index + 1]:
-            problem += " (a tab: YAML is indented with spaces only)"
-        raise _error(file, _pos(mark), f"YAML syntax error: {problem}") from None
+        raise _syntax_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise _error(file, (1, 1), f"YAML error: {exc}") from None
-    if not root_set:
+    if not builder.root_set:
         raise _error(file, (1, 1), "empty file; expected one manifest")
-    return doc
+    return builder.doc

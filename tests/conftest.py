@@ -1,0 +1,68 @@
+"""Shared fixtures: throw-away mission repositories under a temp dir, and an `mc` runner."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli.main import app
+from reconciler.scaffold import init_repository
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "example-missions"
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def mc(*args: str) -> Result:
+    """Run `mc` in-process; exit codes and stdout/stderr as a user would see them."""
+    return CliRunner().invoke(app, list(args))
+
+
+def findings(*args: str) -> list[dict[str, Any]]:
+    result = mc("validate", *args, "-o", "json")
+    assert result.exit_code in (0, 1), result.output
+    data: list[dict[str, Any]] = json.loads(result.stdout)
+    return data
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A valid mission repository (`mc init`), committed, with mission `m`."""
+    root = tmp_path / "repo"
+    init_repository(root, mission="m", owner="alice")
+    return root
+
+
+TASK = """\
+apiVersion: missioncontrol.dev/v1
+kind: Task
+metadata:
+  name: {name}
+spec:
+  title: {name}
+  kluster: main
+  agent:
+    name: worker
+  needs: {needs}
+"""
+
+
+@pytest.fixture
+def add_task(repo: Path) -> Callable[..., Path]:
+    def add(name: str, needs: list[str] | None = None, text: str | None = None) -> Path:
+        body = text if text is not None else TASK.format(name=name, needs=json.dumps(needs or []))
+        return write(repo, f"missions/m/tasks/{name}.yaml", body)
+
+    return add
