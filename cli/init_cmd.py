@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option
-from reconciler.scaffold import init_repository
 
 
 @handle_errors
@@ -18,6 +17,8 @@ def init(
     output: Output = output_option(),
 ) -> None:
     """Create a mission repository (git init if needed); existing files are kept, so it is safe to rerun."""
+    from reconciler.scaffold import init_repository
+
     result = init_repository(path, mission, owner)
     if output is not Output.table:
         emit(

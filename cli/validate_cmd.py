@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from cli.common import emit_json, err, handle_errors, out
-from reconciler.checks import all_findings, errors
 from reconciler.errors import UsageError
-from reconciler.findings import Finding
-from reconciler.gitrepo import open_source
-from reconciler.layout import MISSIONS_DIR, PRINCIPALS_FILE
-from reconciler.loader import load
+
+if TYPE_CHECKING:
+    from reconciler.findings import Finding
 
 
 class Format(StrEnum):
@@ -63,6 +62,11 @@ def validate(
 
     Exits 0 when valid, 1 when there are errors, 2 on a usage error.
     """
+    from reconciler.checks import all_findings, errors
+    from reconciler.gitrepo import open_source
+    from reconciler.layout import MISSIONS_DIR, PRINCIPALS_FILE
+    from reconciler.loader import load
+
     source = open_source(path, rev)
     top = {e.name for e in source.entries("")}
     if MISSIONS_DIR not in top and PRINCIPALS_FILE not in top:

@@ -1,0 +1,5 @@
+"""`python -m cli` runs `mc`."""
+
+from cli.main import app
+
+app(prog_name="mc")
