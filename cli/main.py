@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from cli import agent_cmd
 from cli.get_cmd import describe, get
 from cli.init_cmd import init
+from cli.reconcile_cmd import reconcile, service_app
 from cli.validate_cmd import validate
 from reconciler import __version__
 
@@ -38,3 +40,14 @@ app.command()(validate)
 app.command()(init)
 app.command()(get)
 app.command()(describe)
+app.command()(reconcile)
+app.add_typer(service_app, name="reconciler")
+for _command in (
+    agent_cmd.claim,
+    agent_cmd.heartbeat,
+    agent_cmd.checkpoint,
+    agent_cmd.complete,
+    agent_cmd.fail,
+    agent_cmd.release,
+):
+    app.command()(_command)

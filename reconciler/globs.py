@@ -8,7 +8,7 @@ Syntax (relative to the repository root, '/'-separated): '*' matches within one 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 
 class GlobError(ValueError):
@@ -97,3 +97,68 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
 
 def glob_matches(pattern: str, path: str) -> bool:
     return compile_glob(pattern).match(path) is not None
+
+
+def _tokens(segment: str) -> tuple[str, ...]:
+    """A segment as tokens: '*' (any run), '?' (any one character; classes too), or a literal."""
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        ch = segment[i]
+        if ch == "[":
+            i = _class_end(segment, i)
+            out.append("?")
+        elif ch == "*":
+            if not out or out[-1] != "*":
+                out.append("*")
+        else:
+            out.append(ch if ch != "?" else "?")
+        i += 1
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _segments_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether two token sequences can match one common string ('*' any run, '?' any one)."""
+
+    @cache
+    def f(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*" and (f(i + 1, j) or (j < len(b) and f(i, j + 1))):
+            return True
+        if j < len(b) and b[j] == "*" and (f(i, j + 1) or (i < len(a) and a[i] != "*" and f(i + 1, j))):
+            return True
+        if i < len(a) and j < len(b) and "*" not in (a[i], b[j]):
+            return (a[i] == b[j] or "?" in (a[i], b[j])) and f(i + 1, j + 1)
+        return False
+
+    return f(0, 0)
+
+
+@lru_cache(maxsize=65536)
+def globs_overlap(a: str, b: str) -> bool:
+    """Whether some path matches both globs. Character classes count as any character, so the
+    answer errs towards "overlap": two tasks are serialised rather than wrongly run together."""
+    sa = tuple(None if s == "**" else _tokens(s) for s in a.split("/"))
+    sb = tuple(None if s == "**" else _tokens(s) for s in b.split("/"))
+
+    @cache
+    def f(i: int, j: int) -> bool:
+        if i == len(sa) and j == len(sb):
+            return True
+        if i < len(sa) and sa[i] is None and (f(i + 1, j) or (j < len(sb) and f(i, j + 1))):
+            return True
+        if j < len(sb) and sb[j] is None and (f(i, j + 1) or (i < len(sa) and f(i + 1, j))):
+            return True
+        if i < len(sa) and j < len(sb):
+            x, y = sa[i], sb[j]
+            if x is not None and y is not None:
+                return _segments_overlap(x, y) and f(i + 1, j + 1)
+        return False
+
+    return f(0, 0)
+
+
+def scopes_overlap(a: tuple[str, ...] | list[str], b: tuple[str, ...] | list[str]) -> bool:
+    return any(globs_overlap(x, y) for x in a for y in b)

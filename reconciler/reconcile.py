@@ -1,0 +1,189 @@
+"""One reconcile pass: read desired and observed state from Git, decide, apply.
+
+Apply order makes a crash at any point recoverable: lease commits first (each a CAS), then
+one status commit (a CAS on `refs/mc/status`). A pass killed in between leaves leases that
+say "expired" or "revoked" while the status still says otherwise; the next pass reads the
+lease and reaches the same decision. Objects written before a crash are unreferenced and
+harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import pygit2
+
+from reconciler.decide import Plan, Transition, decide
+from reconciler.desired import DesiredState, index
+from reconciler.failpoints import failpoint
+from reconciler.leases import Lease, advance, lease_at
+from reconciler.loader import GitSource, Snapshot, load
+from reconciler.phases import HELD, Phase
+from reconciler.queue_index import QUEUE_FILE, QueueEntry, encode
+from reconciler.refs import LEADER_KEY, LEASES_PREFIX, CasConflict
+from reconciler.status import StatusView, TaskStatus, read_status, status_commit, status_update
+from reconciler.store import Store
+
+MAX_RETRIES = 5
+
+
+@dataclass(slots=True)
+class PassResult:
+    transitions: list[Transition] = field(default_factory=list)
+    status_commit: str | None = None
+    leases_written: int = 0
+    conflicts: int = 0
+    skipped: bool = False  # nothing could have changed since the last pass
+    wake_at: float | None = None
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Desired:
+    commit: str | None
+    state: DesiredState
+    specs: dict[str, str]
+    invalid: frozenset[str] = frozenset()  # tasks whose manifest exists but does not validate
+
+
+def _invalid_tasks(snapshot: Snapshot) -> frozenset[str]:
+    out = set()
+    for mf in snapshot.manifests():
+        if mf.obj is None and mf.location.kind == "Task":
+            data = mf.doc.data if mf.doc is not None else None
+            meta = data.get("metadata") if isinstance(data, dict) else None
+            name = meta.get("name") if isinstance(meta, dict) else None
+            stem = mf.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            out.add(f"{mf.location.mission}/{name if isinstance(name, str) else stem}")
+    return frozenset(out)
+
+
+def _specs(snapshot: Snapshot) -> dict[str, str]:
+    out = {}
+    for mf in snapshot.manifests():
+        if mf.obj is not None and mf.obj.kind == "Task":
+            out[mf.obj.key] = mf.oid
+    return out
+
+
+class Reconciler:
+    """Holds the caches that make a pass cheap; `run_once` is one pass."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.snapshot: Snapshot | None = None
+        self.desired: Desired | None = None
+        self.view: StatusView | None = None
+        self.lease_tips: dict[str, str] = {}
+        self._last_inputs: tuple[object, ...] | None = None
+        self._wake_at: float | None = None
+
+    def read_desired(self) -> Desired:
+        tip = self.store.read(self.store.desired_ref)
+        if self.desired is not None and self.desired.commit == tip:
+            return self.desired
+        if tip is None:
+            self.desired = Desired(None, DesiredState(), {})
+            return self.desired
+        tree = self.store.repo[tip].peel(pygit2.Commit).tree
+        self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
+        self.desired = Desired(
+            tip, index(self.snapshot.manifests()), _specs(self.snapshot), _invalid_tasks(self.snapshot)
+        )
+        return self.desired
+
+    def read_leases(self) -> dict[str, Lease]:
+        repo = self.store.repo
+        tips: dict[str, str] = {}
+        for name in repo.references:
+            if name.startswith(LEASES_PREFIX):
+                key = name[len(LEASES_PREFIX) :]
+                if key != LEADER_KEY:
+                    tips[key] = str(repo.references[name].target)
+        self.lease_tips = tips
+        return {key: lease_at(repo, tip) for key, tip in tips.items()}
+
+    def _apply_leases(self, plan: Plan, now: float) -> int:
+        written = 0
+        for action in plan.lease_actions:
+            lease = action.lease
+            tip = self.lease_tips[action.key]
+            state = "expired" if action.action == "expire" else "revoked"
+            reason = "not renewed before expiry" if state == "expired" else "task removed from desired state"
+            ended = replace(lease, state=state, reason=reason, renewed_at=now)
+            advance(
+                self.store,
+                ended,
+                tip,
+                f"lease {action.key}: {state} generation {lease.generation}",
+                who="mc-reconciler",
+            )
+            written += 1
+            failpoint("reconcile-after-lease-write")
+        return written
+
+    def _queue(self, statuses: dict[str, TaskStatus], desired: Desired) -> bytes:
+        entries: list[QueueEntry] = []
+        running: dict[str, int] = {}
+        tasks = {f"{t.mission}/{t.name}": t for t in desired.state.tasks()}
+        for key, st in sorted(statuses.items()):
+            if st.phase in HELD and st.holder:
+                running[st.holder] = running.get(st.holder, 0) + 1
+            task = tasks.get(key)
+            if st.phase != Phase.QUEUED or task is None:
+                continue
+            agents = tuple(a.agent_id for a in desired.state.missions[st.mission].agents_for(task))
+            entries.append(
+                QueueEntry(
+                    key, task.priority, st.created, st.not_before, st.generation, st.spec, agents, task.timeout_seconds
+                )
+            )
+        return encode(entries, running)
+
+    def run_once(self) -> PassResult:
+        started = time.perf_counter()
+        result = PassResult()
+        self.store.sync()
+        for _ in range(MAX_RETRIES):
+            now = self.clock()
+            desired = self.read_desired()
+            self.view = read_status(self.store, self.view)
+            leases = self.read_leases()
+            inputs = (desired.commit, self.view.tip, tuple(sorted(self.lease_tips.items())))
+            if inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
+                result.skipped, result.wake_at = True, self._wake_at
+                break
+            plan = decide(desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid)
+            result.wake_at = self._wake_at = plan.wake_at
+            if not plan.statuses and not plan.lease_actions:
+                self._last_inputs = inputs
+                break
+            try:
+                result.leases_written += self._apply_leases(plan, now)
+                merged = {**self.view.tasks, **plan.statuses}
+                lines = [str(t) for t in plan.transitions] or ["conditions updated"]
+                title = (
+                    f"reconcile: {len(plan.transitions)} transition(s)"
+                    if plan.transitions
+                    else "reconcile: conditions updated"
+                )
+                message = title + f"\n\nmain: {desired.commit or 'none'}\n\n" + "\n".join(lines) + "\n"
+                commit = status_commit(
+                    self.store, self.view, plan.statuses, message, {QUEUE_FILE: self._queue(merged, desired)}
+                )
+                failpoint("reconcile-before-status-ref")
+                self.store.transact([status_update(self.view, commit)])
+                failpoint("reconcile-after-status-ref")
+            except CasConflict:
+                result.conflicts += 1
+                self.store.sync()
+                continue
+            result.transitions += plan.transitions
+            result.status_commit = commit
+            self._last_inputs = None
+            break
+        result.seconds = time.perf_counter() - started
+        return result

@@ -1,0 +1,86 @@
+"""Ref names, reading refs, and compare-and-swap updates through `git update-ref --stdin`.
+
+pygit2 has no "update only if the old value is X" for direct refs, so every write that must
+not lose a race goes through git's own ref transaction: all updates and verifications in
+one call happen together or not at all.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pygit2
+
+from reconciler.errors import McError
+
+ZERO = "0" * 40
+STATUS_REF = "refs/mc/status"
+LEASES_PREFIX = "refs/mc/leases/"
+WORK_PREFIX = "refs/heads/mc/work/"
+LEADER_KEY = "_system/reconciler"
+
+
+def lease_ref(key: str) -> str:
+    """`refs/mc/leases/<mission>/<task>` for the key `mission/task`."""
+    return LEASES_PREFIX + key
+
+
+def work_ref(key: str) -> str:
+    return WORK_PREFIX + key
+
+
+class CasConflict(McError):
+    """A compare-and-swap lost: the ref was not at the expected value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    ref: str
+    new: str
+    old: str | None  # None: do not check; ZERO: must not exist
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    ref: str
+    old: str  # ZERO: must not exist
+
+
+def read_ref(repo: pygit2.Repository, name: str) -> str | None:
+    """The object id a direct ref points at, or None."""
+    try:
+        ref = repo.references[name]
+    except KeyError:
+        return None
+    return str(ref.target)
+
+
+def transact(repo: pygit2.Repository, updates: Sequence[Update], verifies: Sequence[Verify] = ()) -> None:
+    """Apply every update atomically if every old value (and verify) holds; else raise CasConflict."""
+    lines = [f"verify {v.ref} {v.old}" for v in verifies]
+    for u in updates:
+        lines.append(f"update {u.ref} {u.new}" + (f" {u.old}" if u.old is not None else ""))
+    proc = subprocess.run(
+        ["git", "--git-dir", repo.path, "update-ref", "--stdin"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise CasConflict(proc.stderr.strip().removeprefix("fatal: ") or "ref update refused")
+
+
+def cas(repo: pygit2.Repository, ref: str, new: str, old: str | None) -> None:
+    """Move `ref` to `new` only if it is at `old` (None: it must not exist)."""
+    transact(repo, [Update(ref, new, old or ZERO)])
+
+
+def tree_file(tree: pygit2.Tree, name: str) -> bytes:
+    """The bytes of the blob at `name` in `tree`; KeyError if absent or not a blob."""
+    obj = tree[name]
+    if not isinstance(obj, pygit2.Blob):
+        raise KeyError(name)
+    return obj.data

@@ -1,0 +1,168 @@
+"""`mc reconciler run`: the long-running reconciler, elected leader by a lease.
+
+It wakes when a ref changes (watchfiles on the repository's Git directory; for a shared
+remote, on a short fetch interval) and when the next deadline falls due (a lease expiry or a
+retry backoff), never on a long polling interval. Only the holder of the leader lease
+`refs/mc/leases/_system/reconciler` reconciles; a second instance waits and takes over when
+the first stops renewing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from reconciler.leases import ACTIVE, Lease, advance, read_lease, renewed
+from reconciler.reconcile import Reconciler
+from reconciler.refs import LEADER_KEY, CasConflict
+from reconciler.store import Store
+
+LEADER_TTL = 15.0
+MAX_SLEEP = 5.0  # also the leader renewal interval (a third of the TTL)
+REMOTE_POLL = 1.0
+
+
+class Log:
+    """Structured logs: one JSON object per line, or a readable line; always to stderr."""
+
+    def __init__(self, fmt: str = "text", stream: Any = None) -> None:
+        self.fmt = fmt
+        self.stream = stream or sys.stderr
+
+    def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        if self.fmt == "json":
+            line = json.dumps({"ts": ts, "level": level, "event": event, **fields}, default=str)
+        else:
+            extra = " ".join(f"{k}={v}" for k, v in fields.items() if not isinstance(v, list))
+            line = f"{ts} {level:5} {event} {extra}".rstrip()
+            for item in next((v for v in fields.values() if isinstance(v, list)), []):
+                line += f"\n    {item}"
+        print(line, file=self.stream, flush=True)
+
+
+def identity() -> str:
+    return f"reconciler-{socket.gethostname()}-{os.getpid()}"
+
+
+class Service:
+    def __init__(
+        self, store: Store, log: Log, clock: Callable[[], float] = time.time, leader_ttl: float = LEADER_TTL
+    ) -> None:
+        self.store = store
+        self.log = log
+        self.clock = clock
+        self.leader_ttl = leader_ttl
+        self.me = identity()
+        self.reconciler = Reconciler(store, clock)
+        self.leading = False
+
+    def ensure_leader(self) -> bool:
+        """Take or renew the leader lease; False while another live instance holds it."""
+        now = self.clock()
+        tip, lease = read_lease(self.store, LEADER_KEY)
+        try:
+            if lease is not None and lease.agent == self.me and lease.state == ACTIVE:
+                advance(self.store, renewed(lease, now), tip, "leader: renew", who=self.me)
+            elif lease is None or not lease.live(now):
+                generation = (lease.generation if lease else 0) + 1
+                grant = Lease(
+                    LEADER_KEY,
+                    generation,
+                    self.me,
+                    socket.gethostname(),
+                    ACTIVE,
+                    now,
+                    now,
+                    now + self.leader_ttl,
+                    self.leader_ttl,
+                    now,
+                )
+                advance(self.store, grant, tip, f"leader: {self.me} takes generation {generation}", who=self.me)
+                self.log("leader.acquired", generation=generation, holder=self.me)
+            else:
+                if self.leading:
+                    self.log("leader.lost", level="warn", holder=lease.agent)
+                self.leading = False
+                return False
+        except CasConflict:
+            self.leading = False
+            return False
+        self.leading = True
+        return True
+
+    def resign(self) -> None:
+        tip, lease = read_lease(self.store, LEADER_KEY)
+        if lease is not None and lease.agent == self.me and lease.state == ACTIVE:
+            try:
+                advance(
+                    self.store,
+                    replace(lease, state="released", renewed_at=self.clock()),
+                    tip,
+                    "leader: resign",
+                    who=self.me,
+                )
+                self.log("leader.resigned", holder=self.me)
+            except CasConflict:
+                pass
+
+    def pass_once(self) -> float | None:
+        result = self.reconciler.run_once()
+        if not result.skipped:
+            self.log(
+                "pass",
+                transitions=len(result.transitions),
+                status=(result.status_commit or "")[:12] or None,
+                leases=result.leases_written,
+                ms=round(result.seconds * 1000, 2),
+                changes=[str(t) for t in result.transitions],
+            )
+        return result.wake_at
+
+    def _wait(self, stop: threading.Event, timeout: float) -> None:
+        if timeout <= 0:
+            return
+        if self.store.remote is not None:
+            stop.wait(min(timeout, REMOTE_POLL))
+            return
+        import watchfiles
+
+        git_dir = Path(self.store.repo.path)
+
+        def interesting(_change: watchfiles.Change, path: str) -> bool:
+            rel = os.path.relpath(path, git_dir)
+            return not rel.endswith(".lock") and (rel.startswith("refs") or rel in ("packed-refs", "HEAD"))
+
+        for _ in watchfiles.watch(
+            git_dir,
+            watch_filter=interesting,
+            stop_event=stop,
+            debounce=10,
+            step=5,
+            rust_timeout=max(int(timeout * 1000), 1),
+            yield_on_timeout=True,
+            raise_interrupt=False,
+        ):
+            return
+
+    def run(self, stop: threading.Event) -> None:
+        self.log("start", holder=self.me, repo=self.store.repo.path, remote=self.store.remote)
+        try:
+            while not stop.is_set():
+                if not self.ensure_leader():
+                    stop.wait(min(MAX_SLEEP, self.leader_ttl / 3))
+                    continue
+                wake = self.pass_once()
+                sleep = MAX_SLEEP if wake is None else min(MAX_SLEEP, max(wake - self.clock(), 0.0))
+                self._wait(stop, sleep)
+        finally:
+            self.resign()
+            self.log("stop", holder=self.me)

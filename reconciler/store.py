@@ -1,0 +1,78 @@
+"""Where refs are compared-and-swapped: the local repository, or a shared remote.
+
+Locally, a CAS is `git update-ref --stdin`. Through a remote, it is a push of the next commit
+of a chain, without force: the server accepts it only as a fast-forward of its current tip,
+so of several contenders exactly one wins, on any Git server. The local refs then mirror
+what the remote accepted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+
+import pygit2
+
+from reconciler.errors import McError, UsageError
+from reconciler.refs import ZERO, CasConflict, Update, Verify, read_ref, transact
+
+MIRRORED = ("+refs/mc/*:refs/mc/*", "+refs/heads/mc/work/*:refs/heads/mc/work/*")
+
+
+class Store:
+    """Refs in the local repository. `desired_ref` is the branch holding desired state."""
+
+    remote: str | None = None
+
+    def __init__(self, repo: pygit2.Repository, branch: str = "main") -> None:
+        self.repo = repo
+        self.desired_ref = f"refs/heads/{branch}"
+
+    def sync(self) -> None:
+        """Bring local refs up to date with the authority (nothing to do locally)."""
+
+    def transact(self, updates: Sequence[Update], verifies: Sequence[Verify] = ()) -> None:
+        transact(self.repo, updates, verifies)
+
+    def read(self, ref: str) -> str | None:
+        return read_ref(self.repo, ref)
+
+
+class RemoteStore(Store):
+    """Refs whose authority is a shared remote; compare-and-swap by fast-forward-only push."""
+
+    def __init__(self, repo: pygit2.Repository, remote: str, branch: str = "main") -> None:
+        super().__init__(repo, branch)
+        if remote not in repo.remotes.names():
+            raise UsageError(f"no remote {remote!r} in {repo.workdir or repo.path}")
+        self.remote = remote
+        self.desired_ref = f"refs/remotes/{remote}/{branch}"
+        self._branch = branch
+
+    def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "--git-dir", self.repo.path, *args], capture_output=True, text=True, check=False)
+
+    def sync(self) -> None:
+        assert self.remote is not None
+        spec = f"+refs/heads/{self._branch}:{self.desired_ref}"
+        proc = self._git("fetch", "--quiet", "--prune", "--no-tags", self.remote, spec, *MIRRORED)
+        if proc.returncode != 0:
+            raise McError(f"fetch from {self.remote} failed: {proc.stderr.strip()}")
+
+    def transact(self, updates: Sequence[Update], verifies: Sequence[Verify] = ()) -> None:
+        assert self.remote is not None
+        for v in verifies:  # checked against the freshest fetch; the push itself cannot verify
+            if (self.read(v.ref) or ZERO) != v.old:
+                raise CasConflict(f"{v.ref} moved (expected {v.old[:12]})")
+        specs = [f"{u.new}:{u.ref}" for u in updates]
+        proc = self._git("push", "--atomic", "--porcelain", "--quiet", self.remote, *specs)
+        if proc.returncode != 0:
+            self.sync()
+            raise CasConflict(
+                f"push to {self.remote} rejected: another writer moved {', '.join(u.ref for u in updates)}"
+            )
+        transact(self.repo, [Update(u.ref, u.new, None) for u in updates])
+
+
+def open_store(repo: pygit2.Repository, remote: str | None, branch: str = "main") -> Store:
+    return RemoteStore(repo, remote, branch) if remote else Store(repo, branch)
