@@ -7,6 +7,7 @@ so a reload after a one-file commit parses one file.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -188,5 +189,15 @@ class _Walk:
 
 
 def load(source: Source, previous: Snapshot | None = None) -> Snapshot:
-    """Load a snapshot, reusing whatever `previous` already parsed."""
-    return _Walk(source, previous).run()
+    """Load a snapshot, reusing whatever `previous` already parsed.
+
+    The cyclic garbage collector is paused meanwhile: parsing allocates many small objects
+    and no cycles, and the collector's scans cost over a tenth of a bulk load.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Walk(source, previous).run()
+    finally:
+        if enabled:
+            gc.enable()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -106,15 +106,24 @@ def check_schema(doc: YamlDoc, file: str, kind: str) -> list[Finding]:
     return findings
 
 
+@lru_cache(maxsize=4096)
+def _schema_error(canonical: str) -> tuple[FieldPath, str] | None:
+    """Meta-schema check of one embedded schema, cached by content: it costs ~0.7 ms each."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(json.loads(canonical))
+    except jsonschema.SchemaError as err:
+        return tuple(err.absolute_path), err.message
+    return None
+
+
 def check_output_schema(doc: YamlDoc, file: str, path: FieldPath) -> list[Finding]:
     """Findings if the JSON Schema embedded at `path` is itself not a valid draft 2020-12 schema."""
     value: Any = doc.data
     for part in path:
         value = value[part]
-    try:
-        jsonschema.Draft202012Validator.check_schema(value)
-    except jsonschema.SchemaError as err:
-        where = (*path, *err.absolute_path)
-        line, col = doc.position(where)
-        return [Finding(file, line, col, format_field_path(where), f"not a valid JSON Schema: {err.message}", "schema")]
-    return []
+    error = _schema_error(json.dumps(value, sort_keys=True))
+    if error is None:
+        return []
+    where = (*path, *error[0])
+    line, col = doc.position(where)
+    return [Finding(file, line, col, format_field_path(where), f"not a valid JSON Schema: {error[1]}", "schema")]
