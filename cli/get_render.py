@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.clock import iso
 from reconciler.desired import DesiredState
+from reconciler.leases import Lease
 from reconciler.model import Agent, Kluster, Manifest, Mission, Policy, Task
+from reconciler.status import TaskStatus
 
 
 def _labels(labels: Any) -> str:
@@ -21,18 +24,56 @@ def _agent_ref(task: Task) -> str:
     return task.agent.name or _labels(task.agent.match_labels)
 
 
-def status(obj: Manifest, state: DesiredState) -> dict[str, Any]:
+def status(obj: Manifest, state: DesiredState, observed: dict[str, TaskStatus]) -> dict[str, Any]:
     if isinstance(obj, Agent):
         return {"agentId": obj.agent_id}
     if isinstance(obj, Task) and obj.mission is not None:
-        return {"agents": [a.agent_id for a in state.missions[obj.mission].agents_for(obj)]}
+        live = observed.get(obj.key)
+        extra = live.to_dict() if live is not None else {"phase": None}
+        extra.pop("key", None)
+        return {"agents": [a.agent_id for a in state.missions[obj.mission].agents_for(obj)], **extra}
     return {}
 
 
-COLUMNS: dict[str, tuple[list[str], Callable[[Any, DesiredState], list[str]]]] = {
+def _phase(task: Task, observed: dict[str, TaskStatus]) -> list[str]:
+    st = observed.get(task.key)
+    if st is None:
+        return ["-", "", ""]
+    attempts = f"{st.attempts}/{task.retries.max_attempts}" if st.attempts else ""
+    return [str(st.phase), attempts, st.holder or ""]
+
+
+LEASE_COLUMNS = ["TASK", "GEN", "STATE", "HOLDER", "NODE", "EXPIRES"]
+
+
+def lease_row(key: str, lease: Lease, now: float) -> list[str]:
+    if lease.state == "active":
+        left = lease.expires_at - now
+        expires = f"in {left:.0f}s" if left > 0 else f"{-left:.0f}s ago (expired)"
+    else:
+        expires = "-"
+    return [key, str(lease.generation), lease.state, lease.agent, lease.node or "", expires]
+
+
+def lease_doc(key: str, lease: Lease) -> dict[str, Any]:
+    return {
+        "task": key,
+        "generation": lease.generation,
+        "state": lease.state,
+        "agent": lease.agent,
+        "node": lease.node,
+        "grantedAt": iso(lease.granted_at),
+        "renewedAt": iso(lease.renewed_at),
+        "expiresAt": iso(lease.expires_at),
+        "startedAt": iso(lease.started_at),
+        "reason": lease.reason,
+    }
+
+
+COLUMNS: dict[str, tuple[list[str], Callable[[Any, DesiredState, dict[str, TaskStatus]], list[str]]]] = {
     "Mission": (
         ["NAME", "DOMAIN", "OWNERS", "KLUSTERS", "AGENTS", "TASKS", "SUSPENDED"],
-        lambda m, s: [
+        lambda m, s, o: [
             m.name,
             m.domain,
             ",".join(m.owners),
@@ -44,24 +85,24 @@ COLUMNS: dict[str, tuple[list[str], Callable[[Any, DesiredState], list[str]]]] =
     ),
     "Kluster": (
         ["MISSION", "NAME", "OUTCOME", "ARCHIVED"],
-        lambda k, s: [k.mission, k.name, k.outcome, "yes" if k.archived else ""],
+        lambda k, s, o: [k.mission, k.name, k.outcome, "yes" if k.archived else ""],
     ),
     "Agent": (
         ["MISSION", "NAME", "ID", "LABELS", "COMMAND", "REPLICAS"],
-        lambda a, s: [a.mission, a.name, a.agent_id, _labels(a.meta.labels), " ".join(a.command), str(a.replicas)],
+        lambda a, s, o: [a.mission, a.name, a.agent_id, _labels(a.meta.labels), " ".join(a.command), str(a.replicas)],
     ),
     "Policy": (
         ["MISSION", "NAME", "VERSION", "STATE", "RULES"],
-        lambda p, s: [p.mission, p.name, str(p.version), p.state, str(len(p.rules))],
+        lambda p, s, o: [p.mission, p.name, str(p.version), p.state, str(len(p.rules))],
     ),
     "Task": (
-        ["MISSION", "NAME", "TITLE", "KLUSTER", "AGENT", "NEEDS", "PRIORITY"],
-        lambda t, s: [t.mission, t.name, t.title, t.kluster, _agent_ref(t), ",".join(t.needs), str(t.priority)],
+        ["MISSION", "NAME", "PHASE", "ATTEMPTS", "HOLDER", "TITLE", "AGENT", "NEEDS"],
+        lambda t, s, o: [t.mission, t.name, *_phase(t, o), t.title, _agent_ref(t), ",".join(t.needs)],
     ),
 }
 
 
-def describe_lines(obj: Manifest, state: DesiredState) -> list[tuple[str, str]]:
+def describe_lines(obj: Manifest, state: DesiredState, observed: dict[str, TaskStatus]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("Kind", obj.kind), ("Name", obj.name)]
     if obj.mission:
         rows.append(("Mission", obj.mission))
@@ -118,4 +159,24 @@ def describe_lines(obj: Manifest, state: DesiredState) -> list[tuple[str, str]]:
             ("Outputs", "schema" if obj.outputs_schema else "-"),
             ("Description", obj.description.strip() or "-"),
         ]
+        rows += _observed_lines(observed.get(obj.key))
+    return rows
+
+
+def _observed_lines(st: TaskStatus | None) -> list[tuple[str, str]]:
+    if st is None:
+        return [("Phase", "- (no status yet: is the reconciler running?)")]
+    rows = [
+        ("Phase", f"{st.phase} since {iso(st.last_transition)}: {st.message}"),
+        ("Attempts", f"{st.attempts} leased, {st.failures} failed; lease generation {st.generation}"),
+        ("Holder", f"{st.holder or '-'}" + (f" on {st.node}" if st.node else "")),
+    ]
+    if st.not_before is not None:
+        rows.append(("Not before", iso(st.not_before) or "-"))
+    if st.result_commit:
+        rows.append(("Result", st.result_commit))
+    for c in st.conditions:
+        rows.append((f"Condition {c.type}", f"{c.status} ({c.reason}) {c.message}"))
+    for e in st.history[-15:]:
+        rows.append(("History", f"{iso(e.at)} {e.source or 'new'} -> {e.target} (gen {e.generation}): {e.reason}"))
     return rows
