@@ -2,7 +2,9 @@
 # MissionControl demo. Run it with `make demo`, which sets up .venv and puts .venv/bin first on
 # PATH; or by hand from the project root: PATH="$PWD/.venv/bin:$PATH" bash example-missions/demo.sh
 #
-# For now it validates the two example mission repositories and shows what they declare.
+# It validates the two example mission repositories and shows what they declare; then it runs
+# loan-approval for real on a temporary copy: the reconciler service, and one agent step in
+# pull mode, claimed and completed with `mc` exactly as an agent would.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."   # the project root, wherever we were started from
@@ -38,5 +40,56 @@ done
 
 section "The approval gate: send-offer waits for a credit officer"
 run mc describe task loan-approval/send-offer -C example-missions/loan-approval
+
+section "Run it: a temporary copy of loan-approval as a Git repository"
+work="$(mktemp -d)"
+repo="$work/loan-approval"
+cp -r example-missions/loan-approval "$repo"
+git -C "$repo" init -q -b main
+git -C "$repo" add -A
+git -C "$repo" -c user.name=demo -c user.email=demo@example.invalid commit -qm "Declare the loan-approval mission"
+export MC_REPO="$repo"
+echo "mission repository: $repo"
+
+mc reconciler run --log-format text >"$work/reconciler.log" 2>&1 &
+reconciler=$!
+cleanup() { kill -TERM "$reconciler" 2>/dev/null || true; wait "$reconciler" 2>/dev/null || true; }
+trap cleanup EXIT
+
+phase_of() {  # phase_of TASK: the task's phase in refs/mc/status, or "none"
+    mc get tasks -o json | python3 -c 'import json,sys; t=sys.argv[1]; print(next((d["status"]["phase"] or "none" for d in json.load(sys.stdin) if d["metadata"]["name"]==t), "none"))' "$1"
+}
+wait_phase() {  # wait_phase TASK PHASE: until the reconciler has moved it there (at most 20 s)
+    for _ in $(seq 200); do [[ "$(phase_of "$1")" == "$2" ]] && return 0; sleep 0.1; done
+    echo "demo.sh: $1 did not reach $2; reconciler log:" >&2; cat "$work/reconciler.log" >&2; return 1
+}
+wait_phase parse-documents Queued
+echo "the reconciler queued the first step (no dependencies)"
+
+section "An agent claims the first step, works, checkpoints and completes"
+printf '\n%s$ mc claim --agent doc-parser -o json%s\n' "$dim" "$off"
+mc claim --agent doc-parser -o json | tee "$work/lease.json"
+generation="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' "$work/lease.json")"
+agent_id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["agent"])' "$work/lease.json")"
+export MC_LEASE_GENERATION="$generation" MC_MISSION=loan-approval
+run mc heartbeat loan-approval/parse-documents
+(cd "$repo" && MC_TASK=parse-documents MC_AGENT_ID="$agent_id" MC_INPUTS='{"applicationId": "app-001"}' \
+    MC_OUTPUTS="$work/outputs.json" python3 agents-bin/parse_documents.py)
+run mc checkpoint loan-approval/parse-documents -m "Parsed app-001" --worktree "$repo"
+run mc complete loan-approval/parse-documents --outputs "$work/outputs.json" --worktree "$repo"
+wait_phase check-eligibility Queued
+echo "parse-documents succeeded, so the reconciler queued check-eligibility"
+
+section "Where things stand"
+run mc get tasks
+run mc get leases
+run git -C "$repo" log --oneline refs/mc/status
+run git -C "$repo" log --format='%h %s' refs/heads/mc/work/loan-approval/parse-documents -3
+
+section "The reconciler's log"
+cleanup
+trap - EXIT
+cat "$work/reconciler.log"
+rm -rf "$work"
 
 printf '\n%sDemo complete.%s\n' "$bold" "$off"

@@ -116,12 +116,13 @@ class Service:
 
     def pass_once(self) -> float | None:
         result = self.reconciler.run_once()
-        if not result.skipped:
+        if result.status_commit or result.leases_written or result.conflicts:
             self.log(
                 "pass",
                 transitions=len(result.transitions),
                 status=(result.status_commit or "")[:12] or None,
                 leases=result.leases_written,
+                conflicts=result.conflicts,
                 ms=round(result.seconds * 1000, 2),
                 changes=[str(t) for t in result.transitions],
             )
