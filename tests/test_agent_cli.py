@@ -1,0 +1,214 @@
+"""The pull-mode agent commands end to end, through `mc`, on a real repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from tests.conftest import mc
+
+
+def git(repo: Path, *args: str) -> str:
+    cmd = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def status(repo: Path, key: str = "m/hello") -> dict[str, object]:
+    data: dict[str, object] = json.loads(git(repo, "show", f"refs/mc/status:{key}.json"))
+    return data
+
+
+def reconcile(repo: Path) -> list[str]:
+    result = mc("reconcile", "-C", str(repo), "-o", "json")
+    assert result.exit_code == 0, result.output
+    transitions: list[str] = json.loads(result.stdout)["transitions"]
+    return transitions
+
+
+def claim(repo: Path, *extra: str) -> dict[str, object]:
+    result = mc("claim", "--agent", "worker", "-C", str(repo), "-o", "json", *extra)
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def edit_task(repo: Path, extra: str) -> None:
+    path = repo / "missions/m/tasks/hello.yaml"
+    path.write_text(path.read_text() + extra)
+    git(repo, "commit", "-qam", "edit hello")
+
+
+@pytest.fixture
+def queued(repo: Path) -> Path:
+    edit_task(
+        repo,
+        "  outputs:\n    schema:\n      type: object\n      required: [answer]\n      properties:\n        answer: {type: integer}\n",
+    )
+    reconcile(repo)
+    assert status(repo)["phase"] == "Queued"
+    return repo
+
+
+def test_claim_prints_the_lease_and_the_reconciler_sees_it(queued: Path) -> None:
+    lease = claim(queued)
+    assert lease["task"] == "m/hello"
+    assert lease["generation"] == 1
+    assert str(lease["agent"]).startswith("worker-")
+    assert lease["workBranch"] == "refs/heads/mc/work/m/hello"
+    assert reconcile(queued) == [f"m/hello: Queued -> Leased (lease generation 1 granted to {lease['agent']})"]
+    assert status(queued)["holder"] == lease["agent"]
+
+
+def test_nothing_to_claim_exits_3(queued: Path) -> None:
+    claim(queued)
+    result = mc("claim", "--agent", "worker", "-C", str(queued))
+    assert result.exit_code == 3
+    assert "claimed by someone else" in result.stderr or "no task is ready" in result.stderr
+
+
+def test_claim_needs_an_identity_and_reports_need_a_generation(queued: Path) -> None:
+    assert mc("claim", "-C", str(queued)).exit_code == 2
+    assert mc("heartbeat", "m/hello", "-C", str(queued)).exit_code == 2
+
+
+def test_invalid_outputs_are_refused_and_the_task_stays_running(queued: Path, tmp_path: Path) -> None:
+    claim(queued)
+    assert mc("heartbeat", "m/hello", "-g", "1", "-C", str(queued)).exit_code == 0
+    reconcile(queued)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"answer": "forty-two"}')
+    result = mc("complete", "m/hello", "-g", "1", "--outputs", str(bad), "-C", str(queued))
+    assert result.exit_code == 1
+    assert "outputs refused, task stays Running" in result.stderr
+    assert "answer" in result.stderr
+    assert reconcile(queued) == []
+    assert status(queued)["phase"] == "Running"
+    good = tmp_path / "good.json"
+    good.write_text('{"answer": 42}')
+    assert mc("complete", "m/hello", "-g", "1", "--outputs", str(good), "-C", str(queued)).exit_code == 0
+    assert reconcile(queued)[0].startswith("m/hello: Running -> Succeeded")
+    assert status(queued)["outputs"] == {"answer": 42}
+
+
+def test_unreadable_outputs_are_a_usage_error(queued: Path, tmp_path: Path) -> None:
+    claim(queued)
+    (tmp_path / "x.json").write_text("{not json")
+    assert mc("complete", "m/hello", "-g", "1", "--outputs", str(tmp_path / "x.json"), "-C", str(queued)).exit_code == 2
+    assert (
+        mc("complete", "m/hello", "-g", "1", "--outputs", str(tmp_path / "missing.json"), "-C", str(queued)).exit_code
+        == 2
+    )
+
+
+def test_checkpoint_commits_with_trailers_on_the_work_branch(queued: Path, tmp_path: Path) -> None:
+    lease = claim(queued)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes").mkdir()
+    (work / "notes" / "a.txt").write_text("progress\n")
+    result = mc(
+        "checkpoint", "m/hello", "-m", "halfway", "-g", "1", "--worktree", str(work), "-C", str(queued), "-o", "json"
+    )
+    assert result.exit_code == 0, result.output
+    commit = json.loads(result.stdout)["commit"]
+    repo = pygit2.Repository(str(queued))
+    tip = repo.references["refs/heads/mc/work/m/hello"].peel(pygit2.Commit)
+    assert str(tip.id) == commit
+    assert "MC-Task: m/hello" in tip.message
+    assert f"MC-Agent: {lease['agent']}" in tip.message
+    assert "MC-Generation: 1" in tip.message
+    assert tip.tree["notes/a.txt"].data == b"progress\n"  # type: ignore[union-attr]
+
+
+def test_fail_retries_with_backoff_then_fails(queued: Path) -> None:
+    edit_task(queued, "  retries:\n    maxAttempts: 2\n    backoff: {initialSeconds: 0}\n")
+    reconcile(queued)
+    claim(queued)
+    assert mc("fail", "m/hello", "-g", "1", "--reason", "tool crashed", "-C", str(queued)).exit_code == 0
+    moves = reconcile(queued)
+    assert any("Running -> Queued" in m and "tool crashed" in m and "retry 2 of 2" in m for m in moves), moves
+    assert claim(queued)["generation"] == 2
+    assert mc("fail", "m/hello", "-g", "2", "--reason", "again", "-C", str(queued)).exit_code == 0
+    moves = reconcile(queued)
+    assert any("-> Failed" in m and "no attempts left" in m for m in moves), moves
+    assert status(queued)["failures"] == 2
+
+
+def test_release_does_not_use_an_attempt(queued: Path) -> None:
+    claim(queued)
+    assert mc("release", "m/hello", "-g", "1", "-C", str(queued)).exit_code == 0
+    reconcile(queued)
+    st = status(queued)
+    assert (st["phase"], st["failures"], st["generation"]) == ("Queued", 0, 1)
+    assert claim(queued)["generation"] == 2
+
+
+def test_stale_generation_is_refused_and_changes_nothing(queued: Path) -> None:
+    claim(queued)
+    repo = pygit2.Repository(str(queued))
+    before = {r: str(repo.references[r].target) for r in ("refs/mc/leases/m/hello", "refs/heads/mc/work/m/hello")}
+    for args in (
+        ["heartbeat", "m/hello"],
+        ["complete", "m/hello"],
+        ["checkpoint", "m/hello", "-m", "x"],
+        ["fail", "m/hello", "--reason", "x"],
+    ):
+        result = mc(*args, "-g", "7", "-C", str(queued))
+        assert result.exit_code == 1
+        assert "stale generation 7" in result.stderr
+    assert before == {r: str(repo.references[r].target) for r in before}
+
+
+def test_removing_a_task_cancels_it_and_revokes_the_lease(queued: Path) -> None:
+    claim(queued)
+    reconcile(queued)
+    git(queued, "rm", "-q", "missions/m/tasks/hello.yaml")
+    git(queued, "commit", "-qm", "drop hello")
+    moves = reconcile(queued)
+    assert moves == ["m/hello: Leased -> Cancelled (removed from desired state)"]
+    result = mc("heartbeat", "m/hello", "-g", "1", "-C", str(queued))
+    assert result.exit_code == 1
+    assert "revoked" in result.stderr
+
+
+def test_spec_change_while_running_is_reported_not_applied(queued: Path) -> None:
+    claim(queued)
+    mc("heartbeat", "m/hello", "-g", "1", "-C", str(queued))
+    reconcile(queued)
+    spec_before = status(queued)["spec"]
+    edit_task(queued, "  priority: 99\n")
+    reconcile(queued)
+    st = status(queued)
+    assert st["phase"] == "Running"
+    assert st["spec"] == spec_before
+    conditions = {c["type"]: c for c in st["conditions"]}  # type: ignore[attr-defined]
+    assert conditions["SpecChanged"]["status"] is True
+    described = mc("describe", "task", "m/hello", "-C", str(queued))
+    assert "SpecChanged" in described.stdout
+
+
+def test_invalid_manifest_on_main_freezes_not_cancels(queued: Path) -> None:
+    claim(queued)
+    reconcile(queued)
+    (queued / "missions/m/tasks/hello.yaml").write_text("kind: Task\nspec: {oops: 1}\n")
+    git(queued, "commit", "-qam", "break hello")
+    assert reconcile(queued) == []
+    st = status(queued)
+    assert st["phase"] == "Leased"
+    assert any(c["type"] == "ManifestValid" for c in st["conditions"])  # type: ignore[attr-defined]
+
+
+def test_get_tasks_and_leases_show_live_state(queued: Path) -> None:
+    lease = claim(queued)
+    reconcile(queued)
+    tasks = json.loads(mc("get", "tasks", "-C", str(queued), "-o", "json").stdout)
+    assert tasks[0]["status"]["phase"] == "Leased"
+    assert tasks[0]["status"]["holder"] == lease["agent"]
+    leases = json.loads(mc("get", "leases", "-C", str(queued), "-o", "json").stdout)
+    assert [(x["task"], x["generation"], x["state"]) for x in leases] == [("m/hello", 1, "active")]
+    table = mc("get", "tasks", "-C", str(queued)).stdout
+    assert "Leased" in table
