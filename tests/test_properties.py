@@ -116,7 +116,7 @@ def test_generated_repositories_never_raise(tmp_path_factory: Any, docs: list[di
 
 def _reference_regex(pattern: str) -> re.Pattern[str]:
     """An independent reading of the glob rules, segment by segment."""
-    segments = []
+    segments: list[str | None] = []
     for seg in pattern.split("/"):
         if seg == "**":
             segments.append(None)
