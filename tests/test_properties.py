@@ -123,9 +123,9 @@ def _reference_regex(pattern: str) -> re.Pattern[str]:
         else:
             segments.append(re.escape(seg).replace(r"\*", "[^/]*").replace(r"\?", "[^/]"))
     out = ""
-    for i, seg in enumerate(segments):
+    for i, part in enumerate(segments):
         last = i == len(segments) - 1
-        out += (".*" if last else "(?:[^/]+/)*") if seg is None else seg + ("" if last else "/")
+        out += (".*" if last else "(?:[^/]+/)*") if part is None else part + ("" if last else "/")
     return re.compile(out + r"\Z")
 
 
