@@ -120,9 +120,13 @@ class _Decider:
             if key in self.tasks or st.phase in TERMINAL:
                 continue
             lease = self.leases.get(key)
-            if lease is not None and lease.state == ACTIVE and lease.generation == st.generation:
+            # >=: a lease granted since the last pass (not yet seen as Leased) is revoked too
+            if lease is not None and lease.state == ACTIVE and lease.generation >= st.generation:
                 self.plan.lease_actions.append(LeaseAction(key, "revoke", lease))
-            self.move(key, Phase.CANCELLED, "removed from desired state").holder = None
+            cancelled = self.move(key, Phase.CANCELLED, "removed from desired state")
+            cancelled.holder = None
+            if lease is not None and lease.generation > cancelled.generation:
+                cancelled.generation = lease.generation  # never replay that lease after a re-declaration
 
     def declared(self) -> None:
         for key, _task in self.tasks.items():
@@ -137,7 +141,6 @@ class _Decider:
                     st.generation = lease.generation
             elif self.old[key].phase == Phase.CANCELLED:
                 self.move(key, Phase.PENDING, "declared again in desired state").spec = spec
-            self.spec_change(key, spec)
             self.drop_condition(key, "ManifestValid")
 
     def spec_change(self, key: str, spec: str) -> None:
@@ -167,12 +170,9 @@ class _Decider:
         if st.failures < task.retries.max_attempts:
             delay = task.retries.backoff(st.failures)
             st.not_before = self.now + delay
-            source = st.phase
             self.move(
                 key, Phase.QUEUED, f"{reason}; retry {st.failures + 1} of {task.retries.max_attempts} after {delay:g}s"
             )
-            if source != Phase.EXPIRED:
-                st.spec = self.specs.get(key, st.spec)
             self.plan.wake(st.not_before)
         else:
             self.move(key, Phase.FAILED, f"{reason}; no attempts left ({st.failures} of {task.retries.max_attempts})")
@@ -262,35 +262,64 @@ class _Decider:
             return "RunApprovalRequired", f"policy {policy.name} rule {rule.name} requires approval to run"
         return None
 
+    def doomed(self, key: str, memo: dict[str, bool], path: frozenset[str] = frozenset()) -> bool:
+        """The task cannot succeed any more: it failed, was cancelled, or (transitively) needs one that cannot."""
+        if key not in memo:
+            st, task = self.status(key), self.tasks.get(key)
+            if st is None or task is None or st.phase not in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
+                # gone, frozen (invalid manifest), started or finished: its phase says it all
+                memo[key] = st is None or st.phase in DEAD_ENDS
+            elif key in path:  # a cycle, which validation refuses: it waits, it is not doomed
+                return False
+            else:
+                prefix = key.split("/", 1)[0] + "/"
+                memo[key] = any(self.doomed(prefix + n, memo, path | {key}) for n in task.needs)
+        return memo[key]
+
+    def needs(self, key: str, task: Task) -> dict[str, TaskStatus | None]:
+        prefix = key.split("/", 1)[0] + "/"
+        return {n: self.status(prefix + n) for n in task.needs}
+
     def schedule(self) -> None:
-        """Blocked, Pending and Queued tasks: dependencies, holds, and path-scope admission."""
-        held = self.held_scopes()
-        order = sorted(self.tasks.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
-        for key, task in order:
+        """Blocked, Pending and Queued tasks: dependencies, holds, and path-scope admission.
+
+        Two sweeps, so that one pass reaches a fixed point whatever the order of the tasks:
+        first every task that must be blocked, unblocked or sent back to Pending is (blocking
+        is transitive), then Pending tasks are admitted by priority and age into the path
+        scopes that are still held.
+        """
+        memo: dict[str, bool] = {}
+        for key, task in self.tasks.items():
             st = self.status(key)
             assert st is not None
             prefix = key.split("/", 1)[0] + "/"
-            needs = {n: self.status(prefix + n) for n in task.needs}
-            dead = sorted(n for n, s in needs.items() if s is None or s.phase in DEAD_ENDS)
-            met = all(s is not None and s.phase == Phase.SUCCEEDED for s in needs.values())
-            hold = self.hold_reason(key, task)
+            dead = sorted(n for n in task.needs if self.doomed(prefix + n, memo))
             if st.phase == Phase.BLOCKED and not dead:
                 st = self.move(key, Phase.PENDING, "no dependency has failed any more")
             if st.phase in (Phase.PENDING, Phase.QUEUED) and dead:
                 self.move(key, Phase.BLOCKED, f"dependency {', '.join(dead)} cannot succeed")
                 continue
-            if st.phase == Phase.QUEUED and (not met or hold):
-                self.move(key, Phase.PENDING, hold[1] if hold else "dependencies are no longer met")
-                held = [h for h in held if h[0] != key]
-                continue
+            if st.phase == Phase.QUEUED:
+                met = all(s is not None and s.phase == Phase.SUCCEEDED for s in self.needs(key, task).values())
+                hold = self.hold_reason(key, task)
+                if not met or hold:
+                    self.move(key, Phase.PENDING, hold[1] if hold else "dependencies are no longer met")
+
+        held = self.held_scopes()
+        order = sorted(self.tasks.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
+        for key, task in order:
+            st = self.status(key)
+            assert st is not None
             if st.phase == Phase.QUEUED and st.not_before is not None and st.not_before > self.now:
                 self.plan.wake(st.not_before)
             if st.phase != Phase.PENDING:
                 continue
-            if not met:
+            needs = self.needs(key, task)
+            if not all(s is not None and s.phase == Phase.SUCCEEDED for s in needs.values()):
                 waiting = sorted(n for n, s in needs.items() if s is not None and s.phase != Phase.SUCCEEDED)
                 self.condition(key, "Ready", False, "WaitingForDependencies", "waiting for " + ", ".join(waiting))
                 continue
+            hold = self.hold_reason(key, task)
             if hold:
                 self.condition(key, "Ready", False, *hold)
                 continue
@@ -300,8 +329,10 @@ class _Decider:
                     key, "Ready", False, "ScopeOverlap", f"its paths overlap those of {clash}, which holds them"
                 )
                 continue
-            self.move(key, Phase.QUEUED, "dependencies met" if task.needs else "ready")
+            queued = self.move(key, Phase.QUEUED, "dependencies met" if task.needs else "ready")
             self.condition(key, "Ready", True, "Queued", "ready to be claimed")
+            if queued.not_before is not None and queued.not_before > self.now:
+                self.plan.wake(queued.not_before)  # a backoff still running from before a cancellation
             if task.paths:
                 held.append((key, task.paths))
 
@@ -310,6 +341,9 @@ class _Decider:
         self.declared()
         for key in sorted(self.tasks):
             self.observe_lease(key)
+            # after the lease: a spec change applies to a task that is (again) waiting for its
+            # next attempt, and is reported against the phase the task is now in
+            self.spec_change(key, self.specs.get(key, ""))
         self.schedule()
         return self.plan
 
