@@ -10,25 +10,29 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import jsonschema
 import pygit2
 
 from reconciler.errors import McError, UsageError
-from reconciler.layout import Location
 from reconciler.leases import ACTIVE, Lease, advance, current, read_lease, renewed
-from reconciler.manifest_file import read_manifest
-from reconciler.model import Task
 from reconciler.queue_index import QueueEntry, read_queue
 from reconciler.refs import STATUS_REF, ZERO, CasConflict, Update, Verify, lease_ref, work_ref
 from reconciler.store import Store
 
+if TYPE_CHECKING:
+    from reconciler.model import Task
+
 DEFAULT_TTL = 60.0
+FENCED_ATTEMPTS = 8
+T = TypeVar("T")
 
 
 class NothingToClaim(McError):
@@ -129,13 +133,36 @@ def claim(
     raise NothingToClaim(f"every ready task for agent {agent} was claimed by someone else")
 
 
+def _fenced(store: Store, key: str, generation: int, now: float, write: Callable[[str, Lease], T]) -> T:
+    """Run `write(tip, lease)` under the current lease of `key` at `generation`.
+
+    The write is a CAS on the lease chain's tip. It also loses when the holder itself moved
+    the chain in the meantime (a heartbeat from its background loop, racing a checkpoint or
+    the result): then the generation is still current and the write is retried on the new
+    tip. Once the generation is no longer current, `current` refuses with StaleGeneration.
+    """
+    store.sync()
+    for attempt in range(FENCED_ATTEMPTS):
+        tip, lease = current(store, key, generation, now)
+        try:
+            return write(tip, lease)
+        except CasConflict:
+            if attempt == FENCED_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+            store.sync()
+    raise AssertionError("unreachable")
+
+
 def heartbeat(store: Store, key: str, generation: int, now: float) -> Lease:
     """Renew the lease (and mark the agent started); refused for a stale generation."""
-    store.sync()
-    tip, lease = current(store, key, generation, now)
-    fresh = renewed(lease, now)
-    advance(store, fresh, tip, f"lease {key}: renew generation {generation}")
-    return fresh
+
+    def write(tip: str, lease: Lease) -> Lease:
+        fresh = renewed(lease, now)
+        advance(store, fresh, tip, f"lease {key}: renew generation {generation}")
+        return fresh
+
+    return _fenced(store, key, generation, now, write)
 
 
 def _tree_of(repo: pygit2.Repository, worktree: Path) -> str:
@@ -173,15 +200,29 @@ def _trailers(lease: Lease, kind: str) -> dict[str, str]:
 
 def checkpoint(store: Store, key: str, generation: int, message: str, now: float, worktree: Path | None = None) -> str:
     """A commit on the task's work branch, fenced by the lease generation."""
-    store.sync()
-    tip, lease = current(store, key, generation, now)
-    commit, parent = _work_commit(store, lease, message, _trailers(lease, "checkpoint"), worktree)
-    store.transact([Update(work_ref(key), commit, parent or ZERO)], [Verify(lease_ref(key), tip)])
-    return commit
+
+    def write(tip: str, lease: Lease) -> str:
+        commit, parent = _work_commit(store, lease, message, _trailers(lease, "checkpoint"), worktree)
+        move = Update(work_ref(key), commit, parent or ZERO)
+        if store.remote is None:
+            store.transact([move], [Verify(lease_ref(key), tip)])
+        else:
+            # A push cannot verify a ref it does not move, and checking the last fetch leaves a
+            # window in which a successor may be granted. So the checkpoint also renews the
+            # lease, in the same atomic push: the server takes both or neither.
+            note = f"lease {key}: renew generation {generation} (checkpoint {commit[:12]})"
+            advance(store, renewed(lease, now), tip, note, also=(move,))
+        return commit
+
+    return _fenced(store, key, generation, now, write)
 
 
 def task_spec(store: Store, spec_blob: str, key: str) -> Task:
     """The task's manifest as the reconciler last acted on it (by blob id)."""
+    from reconciler.layout import Location
+    from reconciler.manifest_file import read_manifest
+    from reconciler.model import Task
+
     mission = key.split("/", 1)[0]
     data = store.repo[spec_blob].peel(pygit2.Blob).data
     mf = read_manifest(
@@ -209,6 +250,8 @@ def _spec_blob(store: Store, key: str) -> str:
 def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
     if task.outputs_schema is None:
         return
+    import jsonschema  # only here: claims and heartbeats start measurably faster without it
+
     errors = sorted(
         jsonschema.Draft202012Validator(task.outputs_schema).iter_errors(outputs), key=lambda e: list(e.path)
     )
@@ -226,25 +269,30 @@ def complete(
     worktree: Path | None = None,
 ) -> str:
     """Record the result: a result commit on the work branch and a `completed` lease, atomically."""
-    store.sync()
-    tip, lease = current(store, key, generation, now)
-    check_outputs(task_spec(store, _spec_blob(store, key), key), outputs or {})
-    commit, parent = _work_commit(store, lease, f"Result of {key}", _trailers(lease, "result"), worktree)
-    done = replace(renewed(lease, now), state="completed", outputs=outputs or {}, result_commit=commit)
-    advance(
-        store,
-        done,
-        tip,
-        f"lease {key}: completed generation {generation}",
-        also=(Update(work_ref(key), commit, parent or ZERO),),
-    )
-    return commit
+
+    def write(tip: str, lease: Lease) -> str:
+        check_outputs(task_spec(store, _spec_blob(store, key), key), outputs or {})
+        commit, parent = _work_commit(store, lease, f"Result of {key}", _trailers(lease, "result"), worktree)
+        done = replace(renewed(lease, now), state="completed", outputs=outputs or {}, result_commit=commit)
+        advance(
+            store,
+            done,
+            tip,
+            f"lease {key}: completed generation {generation}",
+            also=(Update(work_ref(key), commit, parent or ZERO),),
+        )
+        return commit
+
+    return _fenced(store, key, generation, now, write)
 
 
 def end(store: Store, key: str, generation: int, now: float, state: str, reason: str) -> Lease:
     """`failed` or `released`: hand the task back to the reconciler."""
-    store.sync()
-    tip, lease = current(store, key, generation, now)
-    ended = replace(lease, state=state, reason=reason, renewed_at=now)
-    advance(store, ended, tip, f"lease {key}: {state} generation {generation}" + (f": {reason}" if reason else ""))
-    return ended
+
+    def write(tip: str, lease: Lease) -> Lease:
+        ended = replace(lease, state=state, reason=reason, renewed_at=now)
+        message = f"lease {key}: {state} generation {generation}" + (f": {reason}" if reason else "")
+        advance(store, ended, tip, message)
+        return ended
+
+    return _fenced(store, key, generation, now, write)

@@ -7,7 +7,10 @@ one call happen together or not at all.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +23,7 @@ STATUS_REF = "refs/mc/status"
 LEASES_PREFIX = "refs/mc/leases/"
 WORK_PREFIX = "refs/heads/mc/work/"
 LEADER_KEY = "_system/reconciler"
+STALE_LOCK_SECONDS = 30.0
 
 
 def lease_ref(key: str) -> str:
@@ -57,20 +61,52 @@ def read_ref(repo: pygit2.Repository, name: str) -> str | None:
     return str(ref.target)
 
 
+_LOCK_EXISTS = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+
+
+def break_stale_locks(repo: pygit2.Repository, stderr: str) -> bool:
+    """Remove the ref lock files named in git's `stderr` that a killed process left behind.
+
+    Git holds a ref's lock for the milliseconds of one update and cleans it up on exit, but a
+    process killed with SIGKILL (or a machine that lost power) leaves `<ref>.lock` behind, and
+    then every later update of that ref fails: a lease could never be renewed or expired
+    again, and the reconcile pass that must expire it would never commit. A lock older than
+    STALE_LOCK_SECONDS is taken to be such a leftover (no live update holds one that long).
+    True if a lock was removed (worth retrying).
+    """
+    root = os.path.realpath(repo.path)
+    broken = False
+    for path in _LOCK_EXISTS.findall(stderr):
+        real = os.path.realpath(path)
+        if not real.startswith(root + os.sep):
+            continue
+        try:
+            if time.time() - os.stat(real).st_mtime > STALE_LOCK_SECONDS:
+                os.unlink(real)
+                broken = True
+        except OSError:
+            continue
+    return broken
+
+
 def transact(repo: pygit2.Repository, updates: Sequence[Update], verifies: Sequence[Verify] = ()) -> None:
     """Apply every update atomically if every old value (and verify) holds; else raise CasConflict."""
     lines = [f"verify {v.ref} {v.old}" for v in verifies]
     for u in updates:
         lines.append(f"update {u.ref} {u.new}" + (f" {u.old}" if u.old is not None else ""))
-    proc = subprocess.run(
-        ["git", "--git-dir", repo.path, "update-ref", "--stdin"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise CasConflict(proc.stderr.strip().removeprefix("fatal: ") or "ref update refused")
+    for attempt in range(2):
+        proc = subprocess.run(
+            ["git", "--git-dir", repo.path, "update-ref", "--stdin"],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return
+        if attempt or not break_stale_locks(repo, proc.stderr):
+            break
+    raise CasConflict(proc.stderr.strip().removeprefix("fatal: ") or "ref update refused")
 
 
 def cas(repo: pygit2.Repository, ref: str, new: str, old: str | None) -> None:

@@ -8,15 +8,22 @@ what the remote accepted.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import subprocess
+import time
 from collections.abc import Sequence
 
 import pygit2
 
 from reconciler.errors import McError, UsageError
-from reconciler.refs import ZERO, CasConflict, Update, Verify, read_ref, transact
+from reconciler.refs import ZERO, CasConflict, Update, Verify, break_stale_locks, read_ref, transact
 
 MIRRORED = ("+refs/mc/*:refs/mc/*", "+refs/heads/mc/work/*:refs/heads/mc/work/*")
+FETCH_ATTEMPTS = 20
+# Other processes working in the same clone update the same mirrored refs: wait for their ref
+# locks rather than failing at once (git's default is 100 ms).
+LOCK_TIMEOUT_MS = "1000"
 
 
 class Store:
@@ -50,14 +57,31 @@ class RemoteStore(Store):
         self._branch = branch
 
     def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "--git-dir", self.repo.path, *args], capture_output=True, text=True, check=False)
+        return subprocess.run(
+            ["git", "-c", f"core.filesRefLockTimeout={LOCK_TIMEOUT_MS}", "--git-dir", self.repo.path, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     def sync(self) -> None:
+        """Mirror the remote's refs. Several processes may share this clone: when a concurrent
+        fetch moved or locked a mirrored ref under ours, fetch again (the mirrors are forced
+        copies, so the later fetch is as good as ours)."""
         assert self.remote is not None
         spec = f"+refs/heads/{self._branch}:{self.desired_ref}"
-        proc = self._git("fetch", "--quiet", "--prune", "--no-tags", self.remote, spec, *MIRRORED)
-        if proc.returncode != 0:
-            raise McError(f"fetch from {self.remote} failed: {proc.stderr.strip()}")
+        for attempt in range(FETCH_ATTEMPTS):
+            proc = self._git(
+                "fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", self.remote, spec, *MIRRORED
+            )
+            if proc.returncode == 0:
+                return
+            if "lock" not in proc.stderr or attempt == FETCH_ATTEMPTS - 1:
+                break
+            if break_stale_locks(self.repo, proc.stderr):
+                continue
+            time.sleep(random.uniform(0.005, 0.05))
+        raise McError(f"fetch from {self.remote} failed: {proc.stderr.strip()}")
 
     def transact(self, updates: Sequence[Update], verifies: Sequence[Verify] = ()) -> None:
         assert self.remote is not None
@@ -71,7 +95,16 @@ class RemoteStore(Store):
             raise CasConflict(
                 f"push to {self.remote} rejected: another writer moved {', '.join(u.ref for u in updates)}"
             )
-        transact(self.repo, [Update(u.ref, u.new, None) for u in updates])
+        # The remote accepted: that is the outcome. Mirror it locally where the local copy is
+        # still at the old value; if a concurrent fetch in this clone moved or locked it, the
+        # mirror is already newer or the next sync brings it (never raise: we did win).
+        mirror = [Update(u.ref, u.new, u.old) for u in updates]
+        try:
+            transact(self.repo, mirror)
+        except CasConflict:
+            for u in mirror:
+                with contextlib.suppress(CasConflict):
+                    transact(self.repo, [u])
 
 
 def open_store(repo: pygit2.Repository, remote: str | None, branch: str = "main") -> Store:
