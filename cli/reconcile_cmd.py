@@ -10,6 +10,7 @@ import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import branch_option, open_store_at, remote_option
+from reconciler.errors import McError
 
 
 class LogFormat(StrEnum):
@@ -33,8 +34,13 @@ def reconcile(
         "transitions": [str(t) for t in result.transitions],
         "statusCommit": result.status_commit,
         "leasesWritten": result.leases_written,
+        "conflicts": result.conflicts,
         "seconds": round(result.seconds, 4),
     }
+    if result.gave_up:
+        raise McError(
+            f"pass gave up after {result.conflicts} lost compare-and-swaps (refs kept moving); nothing was written, run it again"
+        )
     if output is not Output.table:
         emit(data, output)
         return

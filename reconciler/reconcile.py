@@ -36,6 +36,7 @@ class PassResult:
     leases_written: int = 0
     conflicts: int = 0
     skipped: bool = False  # nothing could have changed since the last pass
+    gave_up: bool = False  # every attempt lost a compare-and-swap: nothing was written
     wake_at: float | None = None
     seconds: float = 0.0
 
@@ -147,7 +148,7 @@ class Reconciler:
         started = time.perf_counter()
         result = PassResult()
         self.store.sync()
-        for _ in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
             now = self.clock()
             desired = self.read_desired()
             self.view = read_status(self.store, self.view)
@@ -179,6 +180,7 @@ class Reconciler:
                 failpoint("reconcile-after-status-ref")
             except CasConflict:
                 result.conflicts += 1
+                result.gave_up = attempt == MAX_RETRIES - 1
                 self.store.sync()
                 continue
             result.transitions += plan.transitions

@@ -119,6 +119,7 @@ class Service:
         if result.status_commit or result.leases_written or result.conflicts:
             self.log(
                 "pass",
+                level="warn" if result.gave_up else "info",
                 transitions=len(result.transitions),
                 status=(result.status_commit or "")[:12] or None,
                 leases=result.leases_written,

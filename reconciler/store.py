@@ -91,6 +91,9 @@ class RemoteStore(Store):
         specs = [f"{u.new}:{u.ref}" for u in updates]
         proc = self._git("push", "--atomic", "--porcelain", "--quiet", self.remote, *specs)
         if proc.returncode != 0:
+            if not _lost_race(proc.stdout):
+                detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+                raise McError(f"push to {self.remote} failed: {detail[-1] if detail else 'no output from git'}")
             self.sync()
             raise CasConflict(
                 f"push to {self.remote} rejected: another writer moved {', '.join(u.ref for u in updates)}"
@@ -105,6 +108,16 @@ class RemoteStore(Store):
             for u in mirror:
                 with contextlib.suppress(CasConflict):
                     transact(self.repo, [u])
+
+
+# `git push --porcelain` reasons that mean "someone else moved the ref first"; anything else
+# (a hook, permissions, an unreachable server) is a real error, not a lost race.
+_RACE_REASONS = ("non-fast-forward", "fetch first", "stale info", "already exists", "atomic push failed")
+
+
+def _lost_race(porcelain: str) -> bool:
+    rejected = [line for line in porcelain.splitlines() if line.startswith("!")]
+    return bool(rejected) and all("[rejected]" in line and any(r in line for r in _RACE_REASONS) for line in rejected)
 
 
 def open_store(repo: pygit2.Repository, remote: str | None, branch: str = "main") -> Store:

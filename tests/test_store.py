@@ -1,0 +1,45 @@
+"""Ref stores: a rejected push is a lost race only when Git says another writer moved the ref."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from reconciler.errors import McError
+from reconciler.refs import CasConflict, Update
+from reconciler.store import RemoteStore, _lost_race
+
+
+@pytest.mark.parametrize(
+    ("porcelain", "race"),
+    [
+        ("To x\n!\tabc:refs/mc/leases/m/t\t[rejected] (non-fast-forward)\nDone\n", True),
+        ("To x\n!\tabc:refs/mc/leases/m/t\t[rejected] (fetch first)\nDone\n", True),
+        ("To x\n!\ta:refs/a\t[rejected] (atomic push failed)\n!\tb:refs/b\t[rejected] (non-fast-forward)\n", True),
+        ("To x\n!\tabc:refs/mc/leases/m/t\t[remote rejected] (pre-receive hook declined)\n", False),
+        ("", False),
+    ],
+)
+def test_lost_race_classification(porcelain: str, race: bool) -> None:
+    assert _lost_race(porcelain) is race
+
+
+def test_a_hook_rejection_is_an_error_not_a_lost_race(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'read-only mirror' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(bare), str(clone)], check=True, capture_output=True)
+    repo = pygit2.Repository(str(clone))
+    sig = pygit2.Signature("t", "t@t")
+    commit = repo.create_commit(None, sig, sig, "x", repo.TreeBuilder().write(), [])
+    store = RemoteStore(repo, "origin")
+    with pytest.raises(McError) as info:
+        store.transact([Update("refs/mc/leases/m/t", str(commit), None)])
+    assert not isinstance(info.value, CasConflict)
+    assert "failed" in str(info.value)
