@@ -100,10 +100,12 @@ def claim(
 ) -> Claimed:
     """Take the next ready task this agent may run (highest priority, then oldest) by CAS."""
     store.sync()
-    queue, running = read_queue(store.repo, store.read(STATUS_REF))
+    index = read_queue(store.repo, store.read(STATUS_REF))
+    queue = index.tasks
     agent = resolve_agent(queue, agent)
-    if replicas is not None and running.get(agent, 0) >= replicas:
-        raise NothingToClaim(f"agent {agent} already runs {running[agent]} task(s) (replicas: {replicas})")
+    limit = replicas if replicas is not None else index.replicas.get(agent)
+    if limit is not None and index.running.get(agent, 0) >= limit:
+        raise NothingToClaim(f"agent {agent} already runs {index.running[agent]} task(s) (replicas: {limit})")
     candidates = sorted(
         (e for e in queue if _eligible(e, agent, mission, now)), key=lambda e: (-e.priority, e.created, e.key)
     )

@@ -91,6 +91,8 @@ class _Decider:
         self.plan.transitions.append(Transition(key, st.phase, target, reason))
         st.history = [*st.history, Event(self.now, str(st.phase), str(target), reason, st.generation)][-HISTORY_LIMIT:]
         st.phase, st.last_transition, st.message = target, self.now, reason
+        if target not in (Phase.PENDING, Phase.QUEUED):
+            st.clear_condition("Ready")  # readiness only describes a task waiting to run
         return st
 
     def condition(self, key: str, type_: str, status: bool, reason: str, message: str) -> None:

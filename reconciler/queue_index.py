@@ -1,13 +1,14 @@
 """`queue.json` at the root of the status tree: the claimable tasks, so a claim reads one blob.
 
 The reconciler writes it with every status commit: for each Queued task, its priority, age,
-backoff, processed lease generation, spec blob and the ids of the agents allowed to take it.
+backoff, processed lease generation, spec blob and the ids of the agents allowed to take it;
+and for each agent, how many tasks it holds and its `replicas` limit (as of that pass).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pygit2
@@ -29,17 +30,29 @@ class QueueEntry:
     ttl_hint: int  # the task's timeout, so a claimer can pick a sensible lease length
 
 
-def encode(entries: list[QueueEntry], running: dict[str, int]) -> bytes:
-    data: dict[str, Any] = {"tasks": [asdict(e) for e in entries], "running": running}
-    return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+@dataclass(slots=True)
+class QueueIndex:
+    """The claimable tasks, how many tasks each agent holds, and how many it may hold."""
+
+    tasks: list[QueueEntry] = field(default_factory=list)
+    running: dict[str, int] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        data: dict[str, Any] = {
+            "tasks": [asdict(e) for e in self.tasks],
+            "running": self.running,
+            "replicas": self.replicas,
+        }
+        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
 
-def read_queue(repo: pygit2.Repository, status_tip: str | None) -> tuple[list[QueueEntry], dict[str, int]]:
+def read_queue(repo: pygit2.Repository, status_tip: str | None) -> QueueIndex:
     if status_tip is None:
-        return [], {}
+        return QueueIndex()
     tree = repo[status_tip].peel(pygit2.Commit).tree
     if QUEUE_FILE not in tree:
-        return [], {}
+        return QueueIndex()
     data = json.loads(tree_file(tree, QUEUE_FILE))
     entries = [QueueEntry(**{**e, "agents": tuple(e["agents"])}) for e in data["tasks"]]
-    return entries, dict(data["running"])
+    return QueueIndex(entries, dict(data["running"]), dict(data.get("replicas", {})))

@@ -21,7 +21,7 @@ from reconciler.failpoints import failpoint
 from reconciler.leases import Lease, advance, lease_at
 from reconciler.loader import GitSource, Snapshot, load
 from reconciler.phases import HELD, Phase
-from reconciler.queue_index import QUEUE_FILE, QueueEntry, encode
+from reconciler.queue_index import QUEUE_FILE, QueueEntry, QueueIndex
 from reconciler.refs import LEADER_KEY, LEASES_PREFIX, CasConflict
 from reconciler.status import StatusView, TaskStatus, read_status, status_commit, status_update
 from reconciler.store import Store
@@ -142,7 +142,8 @@ class Reconciler:
                     key, task.priority, st.created, st.not_before, st.generation, st.spec, agents, task.timeout_seconds
                 )
             )
-        return encode(entries, running)
+        replicas = {a.agent_id: a.replicas for ms in desired.state.missions.values() for a in ms.agents.values()}
+        return QueueIndex(entries, running, replicas).encode()
 
     def run_once(self) -> PassResult:
         started = time.perf_counter()

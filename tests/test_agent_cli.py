@@ -212,3 +212,21 @@ def test_get_tasks_and_leases_show_live_state(queued: Path) -> None:
     assert [(x["task"], x["generation"], x["state"]) for x in leases] == [("m/hello", 1, "active")]
     table = mc("get", "tasks", "-C", str(queued)).stdout
     assert "Leased" in table
+
+
+def test_agent_replicas_limit_concurrent_claims(repo: Path) -> None:
+    for name in ("t1", "t2"):
+        (repo / f"missions/m/tasks/{name}.yaml").write_text(
+            (repo / "missions/m/tasks/hello.yaml")
+            .read_text()
+            .replace("name: hello", f"name: {name}")
+            .replace("notes/**", f"{name}/**")
+        )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more tasks")
+    reconcile(repo)
+    claim(repo)
+    reconcile(repo)  # the index now says the worker holds one task; its manifest allows one (replicas: 1)
+    result = mc("claim", "--agent", "worker", "-C", str(repo))
+    assert result.exit_code == 3
+    assert "replicas: 1" in result.stderr
