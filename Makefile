@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
