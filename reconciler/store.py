@@ -92,8 +92,9 @@ class RemoteStore(Store):
         proc = self._git("push", "--atomic", "--porcelain", "--quiet", self.remote, *specs)
         if proc.returncode != 0:
             if not _lost_race(proc.stdout):
-                detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-                raise McError(f"push to {self.remote} failed: {detail[-1] if detail else 'no output from git'}")
+                rejected = [line.split("\t")[-1] for line in proc.stdout.splitlines() if line.startswith("!")]
+                detail = "; ".join(rejected) or (proc.stderr.strip().splitlines() or ["no output from git"])[-1]
+                raise McError(f"push to {self.remote} failed: {detail}")
             self.sync()
             raise CasConflict(
                 f"push to {self.remote} rejected: another writer moved {', '.join(u.ref for u in updates)}"
@@ -112,12 +113,25 @@ class RemoteStore(Store):
 
 # `git push --porcelain` reasons that mean "someone else moved the ref first"; anything else
 # (a hook, permissions, an unreachable server) is a real error, not a lost race.
-_RACE_REASONS = ("non-fast-forward", "fetch first", "stale info", "already exists", "atomic push failed")
+# Client side: the remote's tip moved since our fetch. Server side: two pushes passed that check
+# at once and the server's own ref transaction let one of them win.
+_RACE_REASONS = (
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    "already exists",
+    "atomic push failed",
+    "atomic transaction failed",
+    "failed to update ref",
+    "cannot lock ref",
+    "failed to lock",
+    "incorrect old value",
+)
 
 
 def _lost_race(porcelain: str) -> bool:
     rejected = [line for line in porcelain.splitlines() if line.startswith("!")]
-    return bool(rejected) and all("[rejected]" in line and any(r in line for r in _RACE_REASONS) for line in rejected)
+    return bool(rejected) and all(any(r in line for r in _RACE_REASONS) for line in rejected)
 
 
 def open_store(repo: pygit2.Repository, remote: str | None, branch: str = "main") -> Store:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +19,30 @@ from reconciler.scaffold import init_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example-missions"
+MC = str(Path(sys.executable).parent / "mc")  # the installed `mc`, for tests that need real processes
+GIT_ID = ("-c", "user.name=t", "-c", "user.email=t@t")
+
+
+def env(**extra: str) -> dict[str, str]:
+    """This process's environment without MC_* variables, plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("MC_")}, **extra}
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with a fixed identity; its stdout, or an assertion naming the failure."""
+    proc = subprocess.run(
+        ["git", *GIT_ID, "-C", str(repo), *args], capture_output=True, text=True, env=env(), check=False
+    )
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout
+
+
+def rev(repo: Path, ref: str) -> str | None:
+    """The commit `ref` names in `repo`, or None."""
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", ref], capture_output=True, text=True, check=False
+    )
+    return proc.stdout.strip() or None
 
 
 def write(root: Path, rel: str, text: str) -> Path:

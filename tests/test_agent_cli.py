@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pygit2
 import pytest
 
-from tests.conftest import mc
-
-
-def git(repo: Path, *args: str) -> str:
-    cmd = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+from tests.conftest import git, mc
 
 
 def status(repo: Path, key: str = "m/hello") -> dict[str, object]:

@@ -11,7 +11,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 import pytest
 
 from reconciler.scaffold import init_repository
+from tests.conftest import MC, env, git, rev
 
-MC = str(Path(sys.executable).parent / "mc")
-GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@t"]
 CLONES = max(2, int(os.environ.get("MC_TEST_CLONES", "4")))  # 4 to 8 "machines"; several claimers share one
 CLAIMERS = 8
 
@@ -37,25 +35,6 @@ spec:
   agent:
     name: worker
 """
-
-
-def env(**extra: str) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("MC_")}, **extra}
-
-
-def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", *GIT_ID, "-C", str(repo), *args], capture_output=True, text=True, env=env(), check=False
-    )
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout
-
-
-def rev(repo: Path, ref: str) -> str | None:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", ref], capture_output=True, text=True, check=False
-    )
-    return proc.stdout.strip() or None
 
 
 def mc(clone: Path, *args: str, check: bool = False, failpoint: str = "") -> subprocess.CompletedProcess[str]:

@@ -5,31 +5,19 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TASK, write
-
-MC = str(Path(sys.executable).parent / "mc")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+from tests.conftest import MC, TASK, git, write
 
 
 def phase(repo: Path, key: str) -> str | None:
     try:
         data = json.loads(git(repo, "show", f"refs/mc/status:{key}.json"))
-    except subprocess.CalledProcessError:
+    except AssertionError:  # not there yet
         return None
     return str(data["phase"])
 

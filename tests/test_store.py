@@ -19,6 +19,7 @@ from reconciler.store import RemoteStore, _lost_race
         ("To x\n!\tabc:refs/mc/leases/m/t\t[rejected] (non-fast-forward)\nDone\n", True),
         ("To x\n!\tabc:refs/mc/leases/m/t\t[rejected] (fetch first)\nDone\n", True),
         ("To x\n!\ta:refs/a\t[rejected] (atomic push failed)\n!\tb:refs/b\t[rejected] (non-fast-forward)\n", True),
+        ("To x\n!\tabc:refs/mc/leases/m/t\t[remote rejected] (atomic transaction failed)\n", True),
         ("To x\n!\tabc:refs/mc/leases/m/t\t[remote rejected] (pre-receive hook declined)\n", False),
         ("", False),
     ],
