@@ -8,7 +8,7 @@ and for each agent, how many tasks it holds and its `replicas` limit (as of that
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pygit2
@@ -39,12 +39,22 @@ class QueueIndex:
     replicas: dict[str, int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        data: dict[str, Any] = {
-            "tasks": [asdict(e) for e in self.tasks],
-            "running": self.running,
-            "replicas": self.replicas,
-        }
-        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+        """Compact JSON: it is rewritten with every status commit, for every Queued task."""
+        tasks = [
+            {
+                "key": e.key,
+                "priority": e.priority,
+                "created": e.created,
+                "not_before": e.not_before,
+                "generation": e.generation,
+                "spec": e.spec,
+                "agents": e.agents,
+                "ttl_hint": e.ttl_hint,
+            }
+            for e in self.tasks
+        ]
+        data: dict[str, Any] = {"tasks": tasks, "running": self.running, "replicas": self.replicas}
+        return (json.dumps(data, separators=(",", ":")) + "\n").encode()
 
 
 def read_queue(repo: pygit2.Repository, status_tip: str | None) -> QueueIndex:

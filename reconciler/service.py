@@ -28,6 +28,7 @@ from reconciler.store import Store
 LEADER_TTL = 15.0
 MAX_SLEEP = 5.0  # also the leader renewal interval (a third of the TTL)
 REMOTE_POLL = 1.0
+STOP_POLL = 0.2  # how often a wait looks at the stop flag (a ref change wakes it at once)
 
 
 class Log:
@@ -129,12 +130,12 @@ class Service:
             )
         return result.wake_at
 
-    def _wait(self, stop: threading.Event, timeout: float) -> None:
-        if timeout <= 0:
-            return
-        if self.store.remote is not None:
-            stop.wait(min(timeout, REMOTE_POLL))
-            return
+    def _watch(self, stop: threading.Event, dirty: threading.Event) -> None:
+        """Set `dirty` on every ref change, for as long as the service runs.
+
+        One long-lived watcher, not one per sleep: a commit that lands while a pass runs is
+        still seen, so the next wait returns at once instead of at the next timer.
+        """
         import watchfiles
 
         git_dir = Path(self.store.repo.path)
@@ -144,27 +145,33 @@ class Service:
             return not rel.endswith(".lock") and (rel.startswith("refs") or rel in ("packed-refs", "HEAD"))
 
         for _ in watchfiles.watch(
-            git_dir,
-            watch_filter=interesting,
-            stop_event=stop,
-            debounce=10,
-            step=5,
-            rust_timeout=max(int(timeout * 1000), 1),
-            yield_on_timeout=True,
-            raise_interrupt=False,
+            git_dir, watch_filter=interesting, stop_event=stop, debounce=5, step=5, raise_interrupt=False
         ):
-            return
+            dirty.set()
+
+    def _wait(self, stop: threading.Event, dirty: threading.Event, timeout: float) -> None:
+        """Until a ref changes (remote: the next fetch), the deadline, or stop."""
+        deadline = time.monotonic() + timeout
+        poll = REMOTE_POLL if self.store.remote is not None else STOP_POLL
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or dirty.wait(min(left, poll)):
+                return
 
     def run(self, stop: threading.Event) -> None:
         self.log("start", holder=self.me, repo=self.store.repo.path, remote=self.store.remote)
+        dirty = threading.Event()
+        if self.store.remote is None:
+            threading.Thread(target=self._watch, args=(stop, dirty), name="ref-watcher", daemon=True).start()
         try:
             while not stop.is_set():
                 if not self.ensure_leader():
                     stop.wait(min(MAX_SLEEP, self.leader_ttl / 3))
                     continue
+                dirty.clear()  # changes from here on wake the next wait
                 wake = self.pass_once()
                 sleep = MAX_SLEEP if wake is None else min(MAX_SLEEP, max(wake - self.clock(), 0.0))
-                self._wait(stop, sleep)
+                self._wait(stop, dirty, sleep)
         finally:
             self.resign()
             self.log("stop", holder=self.me)

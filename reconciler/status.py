@@ -166,22 +166,31 @@ def _mission_tree(
 
 def status_commit(
     store: Store, view: StatusView, changed: dict[str, TaskStatus], message: str, files: dict[str, bytes]
-) -> str:
-    """Create the next status commit holding `changed` and root `files` (objects only; no ref moves)."""
+) -> StatusView:
+    """Create the next status commit holding `changed` and root `files` (objects only; no ref moves).
+
+    Returns the view at that commit, so that the writer need not read back what it wrote.
+    """
     repo = store.repo
     base = repo[view.tip].peel(pygit2.Commit).tree if view.tip else None
+    after = StatusView(None, {**view.tasks, **changed}, dict(view.blobs), dict(view.trees))
     by_mission: dict[str, dict[str, pygit2.Oid]] = {}
     for key, st in changed.items():
         mission, task = key.split("/", 1)
-        by_mission.setdefault(mission, {})[f"{task}.json"] = repo.create_blob(st.to_json())
+        blob = repo.create_blob(st.to_json())
+        by_mission.setdefault(mission, {})[f"{task}.json"] = blob
+        after.blobs[key] = str(blob)
     root = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
     for mission, blobs in by_mission.items():
-        root.insert(mission, _mission_tree(repo, base, mission, blobs), pygit2.enums.FileMode.TREE)
+        tree = _mission_tree(repo, base, mission, blobs)
+        root.insert(mission, tree, pygit2.enums.FileMode.TREE)
+        after.trees[mission] = str(tree)
     for name, data in files.items():
         root.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
     sig = pygit2.Signature("mc-reconciler", "mc-reconciler@missioncontrol.invalid")
     parents = [pygit2.Oid(hex=view.tip)] if view.tip else []
-    return str(repo.create_commit(None, sig, sig, message, root.write(), parents))
+    after.tip = str(repo.create_commit(None, sig, sig, message, root.write(), parents))
+    return after
 
 
 def status_update(view: StatusView, new_tip: str) -> Update:

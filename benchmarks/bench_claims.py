@@ -1,0 +1,516 @@
+"""Benchmark claim throughput, and the latency from a commit on main to a Queued task.
+
+Claims: builds a throwaway repository with K + C ready tasks, all for one agent and with no
+paths, and runs one reconcile pass so that every task is Queued. Then times, on that
+repository and in the same run:
+
+- K claims in-process (`agent_ops.claim`, sequentially, each taking the next task);
+- C claims through the CLI (`mc claim ... -o json`, one process each), after a reconcile pass
+  that takes the K leased tasks out of the queue;
+- the floor Git sets: K `git update-ref REF NEW OLD` processes, and K `start/update/prepare/
+  commit` transactions through one long-lived `git update-ref --stdin`; and C bare interpreter
+  starts (`python -c pass`), the floor of any CLI call.
+
+Latency: starts `mc reconciler run` on a repository of L queued tasks, waits until it leads
+and is idle, then M times commits a new task on main and polls `refs/mc/status` every 2 ms
+until that task is Queued. One series of M commits per pause in `--gaps-ms`: with no pause,
+each commit follows the previous task's Queued at once; with a pause, the service has time
+to go back to waiting first.
+
+Usage: python benchmarks/bench_claims.py [--claims K] [--cli-claims C] [--commits M]
+       [--latency-tasks L] [--gaps-ms MS ...] [--repeat R] [--profile] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from bench_reconcile import (
+    AGENT,
+    MISSION,
+    REPLICAS,
+    Profile,
+    Timing,
+    build_repo,
+    commit_file,
+    profile,
+    profile_json,
+    profile_lines,
+    task_path,
+    task_yaml,
+)
+
+from reconciler.agent_ops import Claimed, claim
+from reconciler.model import agent_id
+from reconciler.phases import Phase
+from reconciler.queue_index import read_queue
+from reconciler.reconcile import Reconciler
+from reconciler.refs import STATUS_REF, ZERO
+from reconciler.store import Store
+
+BIN = Path(sys.executable).parent
+MC = BIN / "mc"
+SCRATCH_REF = "refs/bench/scratch"
+TTL = 600.0
+POLL_S = 0.002
+LATENCY_TIMEOUT_S = 60.0
+SHAPE = "tasks need nothing and claim no paths; one agent may take them all"
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise SystemExit(f"benchmark sanity check failed: {what}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+# --------------------------------------------------------------------------------------------
+# Claim throughput
+# --------------------------------------------------------------------------------------------
+
+
+def update_ref_processes(path: str, a: str, b: str, count: int) -> float:
+    """`count` compare-and-swaps of a scratch ref, one `git update-ref REF NEW OLD` process each."""
+    subprocess.run(["git", "--git-dir", path, "update-ref", SCRATCH_REF, a, ZERO], check=True)
+    pair = [a, b]
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(count):
+        subprocess.run(["git", "--git-dir", path, "update-ref", SCRATCH_REF, pair[1], pair[0]], check=True)
+        pair.reverse()
+    seconds = time.perf_counter() - start
+    subprocess.run(["git", "--git-dir", path, "update-ref", "-d", SCRATCH_REF], check=True)
+    return seconds
+
+
+def update_ref_stdin(path: str, a: str, b: str, count: int) -> float:
+    """`count` compare-and-swap transactions through one long-lived `git update-ref --stdin`."""
+    subprocess.run(["git", "--git-dir", path, "update-ref", SCRATCH_REF, a, ZERO], check=True)
+    proc = subprocess.Popen(
+        ["git", "--git-dir", path, "update-ref", "--stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    pair = [a, b]
+    gc.collect()
+    start = time.perf_counter()
+    for i in range(count):
+        proc.stdin.write(f"start\nupdate {SCRATCH_REF} {pair[1]} {pair[0]}\nprepare\ncommit\n")
+        proc.stdin.flush()
+        replies = [proc.stdout.readline().strip() for _ in range(3)]
+        if replies != ["start: ok", "prepare: ok", "commit: ok"]:
+            raise SystemExit(f"update-ref --stdin transaction {i} failed: {replies}")
+        pair.reverse()
+    seconds = time.perf_counter() - start
+    proc.stdin.close()
+    _expect(proc.wait() == 0, "git update-ref --stdin exited with an error")
+    _expect(str(pygit2.Repository(path).references[SCRATCH_REF].target) == pair[0], "the scratch ref is off")
+    subprocess.run(["git", "--git-dir", path, "update-ref", "-d", SCRATCH_REF], check=True)
+    return seconds
+
+
+def claims_in_process(store: Store, agent: str, count: int, collect: bool = True) -> list[float]:
+    """`count` sequential claims; the seconds each took."""
+    per: list[float] = []
+    keys: set[str] = set()
+    if collect:
+        gc.collect()
+    for _ in range(count):
+        start = time.perf_counter()
+        got: Claimed = claim(store, agent, time.time(), ttl=TTL)
+        per.append(time.perf_counter() - start)
+        keys.add(got.lease.key)
+    _expect(len(keys) == count, f"{count} claims took {len(keys)} distinct tasks")
+    return per
+
+
+def claims_cli(path: str, agent: str, count: int) -> float:
+    keys: set[str] = set()
+    cmd = [str(MC), "claim", "--agent", agent, "--ttl", str(int(TTL)), "-C", path, "-o", "json"]
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(count):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"mc claim failed ({proc.returncode}): {proc.stderr.strip()}")
+        keys.add(json.loads(proc.stdout)["task"])
+    seconds = time.perf_counter() - start
+    _expect(len(keys) == count, f"{count} CLI claims took {len(keys)} distinct tasks")
+    return seconds
+
+
+def interpreter_starts(count: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(count):
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - start
+
+
+@dataclass(slots=True)
+class ClaimRuns:
+    claims: int
+    cli_claims: int
+    repeat: int
+    per_claim_s: list[list[float]] = field(default_factory=list)  # in-process, one list per repeat
+    timings: dict[str, Timing] = field(default_factory=dict)  # seconds per operation
+    profile: Profile | None = None
+
+    def rate(self, label: str) -> float:
+        return 1e3 / self.timings[label].median_ms
+
+    def best_rate(self, label: str) -> float:
+        return 1e3 / self.timings[label].min_ms
+
+
+IN_PROCESS = "claim, in-process"
+CLI = "claim, CLI (mc claim)"
+BARE = "(a) git update-ref REF NEW OLD, 1 process each"
+STDIN = "(b) git update-ref --stdin, 1 long-lived process"
+PYTHON = "(c) python -c pass"
+CLAIM_ROWS = (BARE, STDIN, PYTHON, IN_PROCESS, CLI)
+
+
+def prepared_repo(path: str, n_tasks: int) -> tuple[Store, str]:
+    """A repository of `n_tasks` Queued tasks after one reconcile pass, and the agent's id."""
+    build_repo(path, n_tasks)
+    store = Store(pygit2.Repository(path))
+    first = Reconciler(store).run_once()
+    queued = [t for t in first.transitions if t.target == Phase.QUEUED]
+    _expect(len(queued) == n_tasks, f"{len(queued)} of {n_tasks} tasks were Queued")
+    return store, agent_id(MISSION, AGENT)
+
+
+def run_claims(k: int, c: int, repeat: int, want_profile: bool) -> ClaimRuns:
+    runs = ClaimRuns(k, c, repeat)
+    raw: dict[str, list[float]] = {label: [] for label in CLAIM_ROWS}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+            store, agent = prepared_repo(tmp, k + c)
+            main = store.read(store.desired_ref)
+            status = store.read(STATUS_REF)
+            assert main is not None
+            assert status is not None
+            git_dir = store.repo.path
+            raw[BARE].append(update_ref_processes(git_dir, main, status, k) / k)
+            raw[STDIN].append(update_ref_stdin(git_dir, main, status, k) / k)
+            per = claims_in_process(store, agent, k)
+            runs.per_claim_s.append(per)
+            raw[IN_PROCESS].append(sum(per) / k)
+            after = Reconciler(store).run_once()  # the leased tasks leave the queue
+            leased = [t for t in after.transitions if t.target == Phase.LEASED]
+            _expect(len(leased) == k, f"the pass after {k} claims saw {len(leased)} leases")
+            queue = read_queue(store.repo, store.read(STATUS_REF)).tasks
+            _expect(len(queue) == c, f"{len(queue)} tasks left in the queue, expected {c}")
+            raw[CLI].append(claims_cli(tmp, agent, c) / c)
+            raw[PYTHON].append(interpreter_starts(c) / c)
+    runs.timings = {label: Timing(label, values) for label, values in raw.items()}
+    if want_profile:
+        with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+            store, agent = prepared_repo(tmp, k)
+            runs.profile = profile(
+                f"run of {k} in-process claims", lambda: claims_in_process(store, agent, k, collect=False)
+            )
+    return runs
+
+
+# --------------------------------------------------------------------------------------------
+# Latency from a commit on main to Queued
+# --------------------------------------------------------------------------------------------
+
+
+def phase_of(repo: pygit2.Repository, status_tip: str, name: str) -> str | None:
+    tree = repo[status_tip].peel(pygit2.Commit).tree
+    try:
+        blob = tree[f"{MISSION}/{name}.json"]
+    except KeyError:
+        return None
+    phase: str = json.loads(blob.peel(pygit2.Blob).data)["phase"]
+    return phase
+
+
+def read_logs(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def wait_idle(reader: pygit2.Repository, log: Path, n_tasks: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until the service leads, has queued every task, and has not moved the status for 0.5 s."""
+    deadline = time.monotonic() + 600
+    queued_at: float | None = None
+    tip: str | None = None
+    while time.monotonic() < deadline:
+        _expect(proc.poll() is None, f"the service exited early: {log.read_text()[-2000:]}")
+        now_tip = str(reader.references[STATUS_REF].target) if STATUS_REF in reader.references else None
+        if now_tip != tip:
+            tip, queued_at = now_tip, None
+            if tip is not None and len(read_queue(reader, tip).tasks) == n_tasks:
+                queued_at = time.monotonic()
+        leads = any(e["event"] == "leader.acquired" for e in read_logs(log))
+        if leads and queued_at is not None and time.monotonic() - queued_at > 0.5:
+            return
+        time.sleep(0.05)
+    raise SystemExit("the service did not queue every task within 600 s")
+
+
+@dataclass(slots=True)
+class Series:
+    gap_s: float  # pause after a task is seen Queued before the next commit
+    latencies_s: list[float]
+
+    def ms(self, q: float) -> float:
+        return percentile(self.latencies_s, q) * 1e3
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.latencies_s) * 1e3
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.latencies_s) * 1e3
+
+    @property
+    def over_1s(self) -> int:
+        return sum(1 for v in self.latencies_s if v > 1.0)
+
+
+@dataclass(slots=True)
+class LatencyResults:
+    tasks: int
+    commits: int
+    series: list[Series]
+    startup_s: float
+    service_pass_ms: list[float]  # the service's own timing of the passes that queued a task
+    exit_code: int
+
+
+def commit_until_queued(writer: pygit2.Repository, reader: pygit2.Repository, name: str, index: int) -> float:
+    """Commit task `name` on main; seconds from the ref update until the status shows it Queued."""
+    commit_file(writer, task_path(name), task_yaml(name, index), f"add {name}")
+    t0 = time.perf_counter()
+    seen: str | None = None
+    while True:
+        tip = str(reader.references[STATUS_REF].target)
+        if tip != seen:
+            seen = tip
+            if phase_of(reader, tip, name) == Phase.QUEUED:
+                return time.perf_counter() - t0
+        if time.perf_counter() - t0 > LATENCY_TIMEOUT_S:
+            raise SystemExit(f"{name} was not Queued within {LATENCY_TIMEOUT_S:.0f} s")
+        time.sleep(POLL_S)
+
+
+def run_latency(n_tasks: int, commits: int, gaps_s: list[float]) -> LatencyResults:
+    with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+        writer = build_repo(tmp, n_tasks)
+        reader = pygit2.Repository(tmp)
+        log = Path(tmp) / "service.log"  # in the work tree, not the Git dir the service watches
+        started = time.perf_counter()
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                [str(MC), "reconciler", "run", "--log-format", "json", "-C", tmp],
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
+        series: list[Series] = []
+        try:
+            wait_idle(reader, log, n_tasks, proc)
+            startup = time.perf_counter() - started
+            added = 0
+            for gap in gaps_s:
+                latencies: list[float] = []
+                for _ in range(commits):
+                    time.sleep(gap)
+                    added += 1
+                    latencies.append(commit_until_queued(writer, reader, f"late-{added:04d}", n_tasks + added))
+                series.append(Series(gap, latencies))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+        events = read_logs(log)
+        passes = [float(e["ms"]) for e in events if e["event"] == "pass" and any("late-" in c for c in e["changes"])]
+        return LatencyResults(n_tasks, commits, series, startup, passes, code)
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def decile_ms(runs: ClaimRuns, last: bool) -> float:
+    tenth = max(1, runs.claims // 10)
+    values = [v for per in runs.per_claim_s for v in (per[-tenth:] if last else per[:tenth])]
+    return statistics.mean(values) * 1e3
+
+
+def ratio_text(runs: ClaimRuns, label: str) -> str:
+    if label in (BARE, STDIN, PYTHON):
+        return "(baseline)"
+    rate = runs.rate(label)
+    parts = [f"x{rate / runs.rate(b):.3g} of {b[1]}" for b in (BARE, STDIN)]
+    if label == CLI:
+        parts.append(f"x{rate / runs.rate(IN_PROCESS):.3g} of in-process")
+    return ", ".join(parts)
+
+
+def as_json(claims: ClaimRuns, latency: LatencyResults) -> dict[str, Any]:
+    per = [v for run in claims.per_claim_s for v in run]
+    return {
+        "shape": SHAPE,
+        "claims": {
+            "in_process": claims.claims,
+            "cli": claims.cli_claims,
+            "repeat": claims.repeat,
+            "per_second": {
+                label: {
+                    "median": round(claims.rate(label), 1),
+                    "best": round(claims.best_rate(label), 1),
+                    "ms_each": round(claims.timings[label].median_ms, 3),
+                }
+                for label in CLAIM_ROWS
+            },
+            "in_process_vs": {b[1]: round(claims.rate(IN_PROCESS) / claims.rate(b), 4) for b in (BARE, STDIN)},
+            "cli_vs": {
+                **{b[1]: round(claims.rate(CLI) / claims.rate(b), 4) for b in (BARE, STDIN)},
+                "in_process": round(claims.rate(CLI) / claims.rate(IN_PROCESS), 4),
+            },
+            "in_process_claim_ms": {
+                "p50": round(percentile(per, 50) * 1e3, 3),
+                "p95": round(percentile(per, 95) * 1e3, 3),
+                "first_tenth_mean": round(decile_ms(claims, last=False), 3),
+                "last_tenth_mean": round(decile_ms(claims, last=True), 3),
+            },
+            "profile": None if claims.profile is None else profile_json(claims.profile),
+        },
+        "latency": {
+            "tasks": latency.tasks,
+            "commits_per_series": latency.commits,
+            "poll_ms": POLL_S * 1e3,
+            "service_startup_s": round(latency.startup_s, 2),
+            "series": [
+                {
+                    "gap_ms": round(ser.gap_s * 1e3, 1),
+                    "median_ms": round(ser.ms(50), 2),
+                    "p95_ms": round(ser.ms(95), 2),
+                    "max_ms": round(ser.max_ms, 2),
+                    "min_ms": round(ser.min_ms, 2),
+                    "over_1s": ser.over_1s,
+                }
+                for ser in latency.series
+            ],
+            "service_pass_median_ms": round(statistics.median(latency.service_pass_ms), 2)
+            if latency.service_pass_ms
+            else None,
+            "service_exit_code": latency.exit_code,
+        },
+    }
+
+
+def as_table(claims: ClaimRuns, latency: LatencyResults) -> str:
+    per = [v for run in claims.per_claim_s for v in run]
+    lines = [
+        f"Claims: {claims.claims} in-process and {claims.cli_claims} through the CLI on a repository of "
+        f"{claims.claims + claims.cli_claims} Queued tasks ({SHAPE}); median and best of {claims.repeat} runs",
+        "",
+        f"{'measurement':<50}{'per s':>9}{'best':>9}{'ms each':>10}   ratio of rates",
+    ]
+    for label in CLAIM_ROWS:
+        t = claims.timings[label]
+        lines.append(
+            f"{label:<50}{claims.rate(label):>9.1f}{claims.best_rate(label):>9.1f}{t.median_ms:>10.3f}"
+            f"   {ratio_text(claims, label)}"
+        )
+    lines += [
+        "",
+        f"in-process claim: p50 {percentile(per, 50) * 1e3:.2f} ms, p95 {percentile(per, 95) * 1e3:.2f} ms; "
+        f"first tenth {decile_ms(claims, last=False):.2f} ms each, last tenth {decile_ms(claims, last=True):.2f} ms each",
+    ]
+    if claims.profile is not None:
+        lines += profile_lines(claims.profile)
+    service = (
+        f"the service's own time for the passes that queued them: median {statistics.median(latency.service_pass_ms):.1f} ms"
+        if latency.service_pass_ms
+        else "the service logged no pass that queued them"
+    )
+    lines += [
+        "",
+        f"Latency from a commit on main to Queued: `mc reconciler run` on {latency.tasks} Queued tasks "
+        f"(leading and idle {latency.startup_s:.1f} s after start); {latency.commits} commits per series, one at a "
+        f"time, each polled every {POLL_S * 1e3:.0f} ms until Queued",
+        "",
+        f"{'pause before each commit':<26}{'median ms':>11}{'p95 ms':>10}{'max ms':>10}{'min ms':>10}{'> 1 s':>8}",
+    ]
+    for ser in latency.series:
+        gap = "none (back to back)" if ser.gap_s == 0 else f"{ser.gap_s * 1e3:.0f} ms"
+        lines.append(
+            f"{gap:<26}{ser.ms(50):>11.1f}{ser.ms(95):>10.1f}{ser.max_ms:>10.1f}{ser.min_ms:>10.1f}{ser.over_1s:>8}"
+        )
+    lines += ["", service, f"service exit code after SIGTERM: {latency.exit_code}"]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--claims", type=int, default=500, help="in-process claims, K (default 500)")
+    parser.add_argument("--cli-claims", type=int, default=50, help="claims through `mc claim`, C (default 50)")
+    parser.add_argument("--commits", type=int, default=100, help="commits for the latency test, M (default 100)")
+    parser.add_argument(
+        "--latency-tasks", type=int, default=1000, help="Queued tasks while measuring latency, L (default 1000)"
+    )
+    parser.add_argument(
+        "--gaps-ms",
+        type=float,
+        nargs="+",
+        default=[0.0, 250.0],
+        help="one latency series per pause between a task showing Queued and the next commit (default 0 250)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the claim measurements (default 3)")
+    parser.add_argument("--profile", action="store_true", help="also profile K in-process claims with cProfile")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    if min(args.claims, args.cli_claims, args.commits, args.latency_tasks, args.repeat) < 1:
+        parser.error("every count must be at least 1")
+    if args.claims >= REPLICAS:
+        parser.error(
+            f"--claims must be below {REPLICAS}, the agent's replicas, or the CLI claims that follow are refused"
+        )
+    if min(args.gaps_ms) < 0:
+        parser.error("--gaps-ms must not be negative")
+    if not MC.exists():
+        parser.error(f"{MC} not found: run this with the virtualenv's python (.venv/bin/python)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    claims = run_claims(args.claims, args.cli_claims, args.repeat, args.profile)
+    latency = run_latency(args.latency_tasks, args.commits, [g / 1e3 for g in args.gaps_ms])
+    print(json.dumps(as_json(claims, latency), indent=2) if args.json else as_table(claims, latency))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

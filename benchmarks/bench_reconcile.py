@@ -1,0 +1,610 @@
+"""Benchmark the cost of a reconcile pass against the raw Git operations beneath it.
+
+For each size N, builds a throwaway Git repository (no checkout) holding one mission with one
+kluster, one agent and N tasks that need nothing and claim no paths, so that the first pass
+moves every task to Queued. Then times, in the same run:
+
+- the first pass (it declares every task and writes one status commit), once;
+- a warm no-op pass (an unchanged repository, the same `Reconciler`, caches hot);
+- a cold no-op pass (a fresh repository handle and `Reconciler`: what a restart costs);
+- a 1-changed pass (one task retitled on main) and a 1-added pass (one task added);
+- the pass that follows every pass that wrote a status commit (it recognises its own write and skips);
+
+and the Git operations beneath them: reading the two refs, one `git update-ref` CAS, one
+commit built with TreeBuilder, and reading every blob a cold pass reads.
+
+Usage: python benchmarks/bench_reconcile.py [--sizes N ...] [--repeat R] [--profile] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any, TypeVar
+
+import pygit2
+
+from reconciler.checks import all_findings, errors
+from reconciler.decide import Transition
+from reconciler.phases import Phase
+from reconciler.reconcile import PassResult, Reconciler
+from reconciler.refs import STATUS_REF, cas
+from reconciler.status import read_status
+from reconciler.store import Store
+
+T = TypeVar("T")
+MISSION = "bench"
+AGENT = "worker"
+MAIN_REF = "refs/heads/main"
+SCRATCH_REF = "refs/bench/scratch"
+SHAPE = "tasks need nothing and claim no paths: all Queued after the first pass"
+REPLICAS = 1000  # the schema's maximum: the one agent may hold (nearly) every task at once
+SLOW_NOOP_MS = 20.0  # a warm no-op pass slower than this is profiled even without --profile
+
+# --------------------------------------------------------------------------------------------
+# Manifests
+# --------------------------------------------------------------------------------------------
+
+PRINCIPALS_YAML = """\
+apiVersion: missioncontrol.dev/v1
+kind: Principals
+metadata:
+  name: principals
+spec:
+  principals:
+    - name: alice
+      kind: human
+  groups:
+    - name: maintainers
+      members: [alice]
+"""
+
+MISSION_YAML = f"""\
+apiVersion: missioncontrol.dev/v1
+kind: Mission
+metadata:
+  name: {MISSION}
+spec:
+  description: A synthetic mission with many ready tasks, for benchmarking reconcile passes.
+  owners: [alice]
+"""
+
+KLUSTER_YAML = """\
+apiVersion: missioncontrol.dev/v1
+kind: Kluster
+metadata:
+  name: main
+spec:
+  outcome: Every task of the benchmark mission is done.
+"""
+
+AGENT_YAML = f"""\
+apiVersion: missioncontrol.dev/v1
+kind: Agent
+metadata:
+  name: {AGENT}
+  labels:
+    role: worker
+spec:
+  description: The one agent of the benchmark mission; it may take every task.
+  runtime:
+    command: ["sh", "-c", "echo working on $MC_MISSION/$MC_TASK"]
+  budget:
+    wallTimeSeconds: 1800
+  replicas: {REPLICAS}
+"""
+
+
+def task_name(i: int) -> str:
+    return f"task-{i:05d}"
+
+
+def task_path(name: str) -> str:
+    return f"missions/{MISSION}/tasks/{name}.yaml"
+
+
+def task_yaml(name: str, i: int, revision: int = 0) -> str:
+    title = f"Implement step {i} of the benchmark work" + (f" (revision {revision})" if revision else "")
+    return f"""\
+apiVersion: missioncontrol.dev/v1
+kind: Task
+metadata:
+  name: {name}
+  labels:
+    batch: b{i // 100:03d}
+spec:
+  title: {title}
+  description: |
+    Step {i} of the synthetic benchmark mission. It needs no other task and claims no
+    paths, so it is ready as soon as it is declared.
+  kluster: main
+  priority: {i % 10}
+  agent:
+    name: {AGENT}
+  retries:
+    maxAttempts: 3
+  timeoutSeconds: 1800
+"""
+
+
+def manifests(n_tasks: int) -> dict[str, str]:
+    """Every file of the repository, by path."""
+    base = f"missions/{MISSION}"
+    files = {
+        "principals.yaml": PRINCIPALS_YAML,
+        f"{base}/mission.yaml": MISSION_YAML,
+        f"{base}/klusters/main.yaml": KLUSTER_YAML,
+        f"{base}/agents/{AGENT}.yaml": AGENT_YAML,
+    }
+    for i in range(1, n_tasks + 1):
+        files[task_path(task_name(i))] = task_yaml(task_name(i), i)
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# Git repository
+# --------------------------------------------------------------------------------------------
+
+
+def signature() -> pygit2.Signature:
+    return pygit2.Signature("Bench", "bench@localhost", int(time.time()), 0)
+
+
+def write_tree(repo: pygit2.Repository, blobs: dict[str, pygit2.Oid]) -> pygit2.Oid:
+    """Write nested trees for `blobs` (path -> blob id) and return the root tree id."""
+    nested: dict[str, Any] = {}
+    for path, oid in blobs.items():
+        *dirs, name = path.split("/")
+        node = nested
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[name] = oid
+    return _write_node(repo, nested)
+
+
+def _write_node(repo: pygit2.Repository, node: dict[str, Any]) -> pygit2.Oid:
+    builder = repo.TreeBuilder()
+    for name, value in node.items():
+        if isinstance(value, dict):
+            builder.insert(name, _write_node(repo, value), pygit2.enums.FileMode.TREE)
+        else:
+            builder.insert(name, value, pygit2.enums.FileMode.BLOB)
+    return builder.write()
+
+
+def build_repo(path: str, n_tasks: int) -> pygit2.Repository:
+    """An on-disk repository (no checkout) with every manifest in one commit on `main`."""
+    repo = pygit2.init_repository(path, initial_head="main")
+    blobs = {p: repo.create_blob(text.encode()) for p, text in manifests(n_tasks).items()}
+    sig = signature()
+    repo.create_commit(MAIN_REF, sig, sig, f"bench: {n_tasks} tasks", write_tree(repo, blobs), [])
+    return repo
+
+
+def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[str], blob: pygit2.Oid) -> pygit2.Oid:
+    """`tree` with the blob at `parts` inserted or replaced (the siblings are reused as they are)."""
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    if len(parts) == 1:
+        builder.insert(parts[0], blob, pygit2.enums.FileMode.BLOB)
+    else:
+        sub = tree[parts[0]] if tree is not None and parts[0] in tree else None
+        sub_tree = sub if isinstance(sub, pygit2.Tree) else None
+        builder.insert(parts[0], _put(repo, sub_tree, parts[1:], blob), pygit2.enums.FileMode.TREE)
+    return builder.write()
+
+
+def commit_file(repo: pygit2.Repository, path: str, text: str, message: str) -> str:
+    """Commit one added or changed file on `main`, as a person pushing to main would; returns the commit."""
+    parent = repo.references[MAIN_REF].peel(pygit2.Commit)
+    tree = _put(repo, parent.tree, path.split("/"), repo.create_blob(text.encode()))
+    sig = signature()
+    return str(repo.create_commit(MAIN_REF, sig, sig, message, tree, [parent.id]))
+
+
+def read_all_blobs(tree: pygit2.Tree) -> int:
+    """Walk a tree with bare pygit2 and read every blob; returns the bytes read."""
+    total = 0
+    for obj in tree:
+        if isinstance(obj, pygit2.Tree):
+            total += read_all_blobs(obj)
+        elif isinstance(obj, pygit2.Blob):
+            total += len(obj.data)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    label: str
+    runs_s: list[float]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_s) * 1e3
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.runs_s) * 1e3
+
+
+def measure(label: str, fn: Callable[[], T], repeat: int, inner: int = 1) -> tuple[Timing, T]:
+    """Run `fn` `inner` times per run, `repeat` runs (a garbage collection before each); keep the mean per call."""
+    runs: list[float] = []
+    result: T | None = None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        for _ in range(inner):
+            result = fn()
+        runs.append((time.perf_counter() - start) / inner)
+    assert result is not None
+    return Timing(label, runs), result
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspot:
+    function: str
+    calls: str
+    tottime_ms: float
+    cumtime_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    label: str
+    total_ms: float
+    top: list[Hotspot]  # any function, by time of its own
+    stages: list[Hotspot]  # MissionControl's own functions, by cumulative time: where the time goes
+
+
+def _where(code: CodeType | str) -> str:
+    if isinstance(code, str):
+        return code  # a built-in, e.g. "<method 'poll' of 'select.poll' objects>"
+    file_name = code.co_filename
+    for marker in ("site-packages/", os.getcwd() + "/"):
+        if marker in file_name:
+            file_name = file_name.split(marker, 1)[1]
+            break
+    else:
+        if "/lib/python3" in file_name:  # the standard library: "json/encoder.py"
+            file_name = file_name.split("/lib/python3", 1)[1].split("/", 1)[1]
+    return f"{file_name}:{code.co_firstlineno}({code.co_name})"
+
+
+def profile(label: str, fn: Callable[[], object], top: int = 12, stages: int = 8) -> Profile:
+    """One run of `fn` under cProfile: the functions with the most time of their own, and the
+    project functions with the most cumulative time."""
+    prof = cProfile.Profile()
+    gc.collect()
+    start = time.perf_counter()
+    prof.enable()
+    fn()
+    prof.disable()
+    total = time.perf_counter() - start
+    entries = sorted(prof.getstats(), key=lambda e: -e.inlinetime)[:top]
+    hot = [Hotspot(_where(e.code), str(e.callcount), e.inlinetime * 1e3, e.totaltime * 1e3) for e in entries]
+    ours = [e for e in prof.getstats() if not isinstance(e.code, str) and "/reconciler/" in e.code.co_filename]
+    ours = sorted(ours, key=lambda e: -e.totaltime)[:stages]
+    cum = [Hotspot(_where(e.code), str(e.callcount), e.inlinetime * 1e3, e.totaltime * 1e3) for e in ours]
+    return Profile(label, total * 1e3, hot, cum)
+
+
+def profile_lines(p: Profile) -> list[str]:
+    lines = ["", f"cProfile, one {p.label}: {p.total_ms:.1f} ms under the profiler"]
+    for title, rows in (("top by own time", p.top), ("MissionControl functions by cumulative time", p.stages)):
+        lines.append(f"  {title}:")
+        lines.append(f"  {'own ms':>9}{'cum ms':>10}{'calls':>10}  function")
+        lines += [f"  {h.tottime_ms:>9.2f}{h.cumtime_ms:>10.2f}{h.calls:>10}  {h.function}" for h in rows]
+    return lines
+
+
+def profile_json(p: Profile) -> dict[str, Any]:
+    def rows(hs: list[Hotspot]) -> list[dict[str, Any]]:
+        return [
+            {
+                "function": h.function,
+                "calls": h.calls,
+                "tottime_ms": round(h.tottime_ms, 2),
+                "cumtime_ms": round(h.cumtime_ms, 2),
+            }
+            for h in hs
+        ]
+
+    return {"pass": p.label, "total_ms": round(p.total_ms, 2), "top": rows(p.top), "stages": rows(p.stages)}
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise SystemExit(f"benchmark sanity check failed: {what}")
+
+
+def _targets(transitions: list[Transition]) -> list[Phase]:
+    return [t.target for t in transitions]
+
+
+@dataclass(slots=True)
+class SizeResults:
+    n_tasks: int
+    repeat: int
+    build_s: float
+    first_pass_ms: float
+    first_transitions: int
+    settle_pass_ms: float
+    timings: dict[str, Timing]
+    profiles: list[Profile] = field(default_factory=list)
+
+    def ratio(self, label: str, *baselines: str) -> float:
+        return self.timings[label].median_ms / sum(self.timings[b].median_ms for b in baselines)
+
+
+# Labels, in print order: the baselines (a) to (d), then the passes.
+READ_REFS = "(a) read main + status refs"
+CAS = "(b) update-ref CAS, scratch ref"
+COMMIT_N = "(c) commit: 1 blob, N-entry tree"
+READ_ALL = "(d) read every blob (main+status)"
+COMMIT_SMALL = "commit: 1-file tree"
+NOOP_WARM = "no-op pass, warm"
+NOOP_COLD = "no-op pass, cold (restart)"
+CHANGED = "1-changed pass (retitle)"
+ADDED = "1-added pass (new task)"
+CONFIRM = "pass after its own write (skipped)"
+BASELINES = (READ_REFS, CAS, COMMIT_N, READ_ALL, COMMIT_SMALL)
+RATIOS: dict[str, tuple[str, ...]] = {
+    NOOP_WARM: (READ_REFS,),
+    NOOP_COLD: (READ_ALL,),
+    CHANGED: (CAS, COMMIT_N),
+    ADDED: (CAS, COMMIT_N),
+    CONFIRM: (READ_REFS,),
+}
+
+
+def _letters(labels: tuple[str, ...]) -> str:
+    return "+".join(label[1] for label in labels)
+
+
+def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]:
+    """The Git operations beneath a pass, on the same repository."""
+    repo = store.repo
+    main, status = repo.references[MAIN_REF].target, repo.references[STATUS_REF].target
+
+    def read_refs() -> tuple[str, str]:
+        return str(repo.references[MAIN_REF].target), str(repo.references[STATUS_REF].target)
+
+    read_refs_t, _ = measure(READ_REFS, read_refs, repeat, inner=1000)
+
+    repo.references.create(SCRATCH_REF, main, force=True)
+    flip = [str(main), str(status)]
+
+    def one_cas() -> bool:
+        cas(repo, SCRATCH_REF, flip[1], flip[0])
+        flip.reverse()
+        return True
+
+    cas_t, _ = measure(CAS, one_cas, repeat, inner=20)
+    _expect(str(repo.references[SCRATCH_REF].target) == flip[0], "the scratch ref did not follow the CAS loop")
+
+    sig = pygit2.Signature("Bench", "bench@localhost", 1_700_000_000, 0)
+    counter = [0]
+
+    def small_commit() -> pygit2.Oid:
+        counter[0] += 1
+        builder = repo.TreeBuilder()
+        builder.insert("lease.json", repo.create_blob(f'{{"n": {counter[0]}}}\n'.encode()), pygit2.enums.FileMode.BLOB)
+        return repo.create_commit(None, sig, sig, "bench", builder.write(), [status])
+
+    commit_small_t, _ = measure(COMMIT_SMALL, small_commit, repeat, inner=20)
+
+    status_root = repo[status].peel(pygit2.Commit).tree
+    mission_tree = status_root[MISSION]
+    assert isinstance(mission_tree, pygit2.Tree)
+
+    def status_shaped_commit() -> pygit2.Oid:
+        # What the smallest status commit writes: one task blob into the N-entry mission tree.
+        counter[0] += 1
+        blob = repo.create_blob(f'{{"n": {counter[0]}}}\n'.encode())
+        mission = repo.TreeBuilder(mission_tree)
+        mission.insert(f"{task_name(1)}.json", blob, pygit2.enums.FileMode.BLOB)
+        root = repo.TreeBuilder(status_root)
+        root.insert(MISSION, mission.write(), pygit2.enums.FileMode.TREE)
+        return repo.create_commit(None, sig, sig, "bench", root.write(), [status])
+
+    commit_n_t, _ = measure(COMMIT_N, status_shaped_commit, repeat, inner=20)
+
+    def read_all() -> int:
+        fresh = pygit2.Repository(path)  # a cold handle, as a restarted reconciler has
+        main_tree = fresh[main].peel(pygit2.Commit).tree
+        status_tree = fresh[status].peel(pygit2.Commit).tree
+        return read_all_blobs(main_tree) + read_all_blobs(status_tree)
+
+    read_all_t, _ = measure(READ_ALL, read_all, repeat)
+    repo.references.delete(SCRATCH_REF)
+    return {t.label: t for t in (read_refs_t, cas_t, commit_small_t, commit_n_t, read_all_t)}
+
+
+def timed_pass(rec: Reconciler) -> tuple[float, PassResult]:
+    gc.collect()
+    start = time.perf_counter()
+    result = rec.run_once()
+    return time.perf_counter() - start, result
+
+
+def retitle(writer: pygit2.Repository, n_tasks: int, r: int) -> None:
+    """Commit a new title for one task on main (a different task and title for each `r`)."""
+    i = 1 + (r * 7919) % n_tasks
+    commit_file(writer, task_path(task_name(i)), task_yaml(task_name(i), i, revision=r + 1), f"retitle {i}")
+
+
+def measure_writes(rec: Reconciler, writer: pygit2.Repository, n_tasks: int, repeat: int) -> dict[str, Timing]:
+    """Passes after a one-task commit on main (the commit itself untimed), and the pass after each."""
+    changed: list[float] = []
+    added: list[float] = []
+    confirm: list[float] = []
+    for r in range(repeat):
+        retitle(writer, n_tasks, r)
+        seconds, result = timed_pass(rec)
+        _expect(result.status_commit is not None and not result.transitions, "a retitle did not write only status")
+        _expect(rec.snapshot is not None and rec.snapshot.parsed == 1, "a retitle reparsed more than one manifest")
+        changed.append(seconds)
+        seconds, result = timed_pass(rec)
+        _expect(result.status_commit is None and result.skipped, "the pass after a retitle did not skip")
+        confirm.append(seconds)
+
+        name = f"added-{r:03d}"
+        commit_file(writer, task_path(name), task_yaml(name, n_tasks + r + 1), f"add {name}")
+        seconds, result = timed_pass(rec)
+        _expect(_targets(result.transitions) == [Phase.PENDING, Phase.QUEUED], f"{name}: {result.transitions}")
+        added.append(seconds)
+        seconds, result = timed_pass(rec)
+        _expect(result.status_commit is None and result.skipped, "the pass after an addition did not skip")
+        confirm.append(seconds)
+    _expect(len(read_status(rec.store).tasks) == n_tasks + repeat, "the status does not hold every task")
+    return {CHANGED: Timing(CHANGED, changed), ADDED: Timing(ADDED, added), CONFIRM: Timing(CONFIRM, confirm)}
+
+
+def first_pass(rec: Reconciler, n_tasks: int) -> tuple[float, int, float]:
+    """Time the pass that declares every task, and the one after it; check what they did."""
+    first_s, first = timed_pass(rec)
+    _expect(first.status_commit is not None, "the first pass wrote no status commit")
+    _expect(len(first.transitions) == 2 * n_tasks, f"first pass made {len(first.transitions)} transitions")
+    _expect(_targets(first.transitions).count(Phase.QUEUED) == n_tasks, "not every task was Queued")
+    assert rec.snapshot is not None
+    bad = errors(all_findings(rec.snapshot))
+    _expect(not bad, f"the generated manifests have {len(bad)} error findings, e.g. {bad[:1]}")
+    settle_s, settle = timed_pass(rec)  # its own write is its next input: recognised, skipped
+    _expect(settle.status_commit is None and settle.skipped, "the pass after the first one did not skip")
+    return first_s, len(first.transitions), settle_s
+
+
+def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
+    start = time.perf_counter()
+    writer = build_repo(tmp, n_tasks)  # what people push with; the reconciler has its own handle
+    build_s = time.perf_counter() - start
+    store = Store(pygit2.Repository(tmp))
+    rec = Reconciler(store)
+    first_s, first_transitions, settle_s = first_pass(rec, n_tasks)
+
+    timings = measure_baselines(store, tmp, repeat)
+    warm, warm_result = measure(NOOP_WARM, rec.run_once, repeat, inner=100)
+    _expect(warm_result.skipped and warm_result.status_commit is None, "a warm no-op pass did not skip")
+
+    def cold_pass() -> PassResult:
+        return Reconciler(Store(pygit2.Repository(tmp))).run_once()
+
+    cold, cold_result = measure(NOOP_COLD, cold_pass, repeat)
+    _expect(cold_result.status_commit is None and not cold_result.transitions, "a cold no-op pass wrote something")
+    timings |= {NOOP_WARM: warm, NOOP_COLD: cold, **measure_writes(rec, writer, n_tasks, repeat)}
+    results = SizeResults(n_tasks, repeat, build_s, first_s * 1e3, first_transitions, settle_s * 1e3, timings)
+
+    if want_profile or warm.median_ms > SLOW_NOOP_MS:
+        rec.run_once()
+        results.profiles.append(profile(f"{NOOP_WARM} (N={n_tasks})", rec.run_once))
+    if want_profile:
+        results.profiles.append(profile(f"{NOOP_COLD} (N={n_tasks})", cold_pass))
+        retitle(writer, n_tasks, repeat)
+        results.profiles.append(profile(f"{CHANGED} (N={n_tasks})", rec.run_once))
+        results.profiles.append(profile(f"{CONFIRM} (N={n_tasks})", rec.run_once))
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def ratio_text(r: SizeResults, label: str) -> str:
+    if label == COMMIT_SMALL:
+        return "(for scale: a lease-sized commit)"
+    if label in BASELINES:
+        return "(baseline)"
+    bases = RATIOS[label]
+    return f"x{r.ratio(label, *bases):.3g} vs {_letters(bases)}"
+
+
+def as_json(results: list[SizeResults]) -> dict[str, Any]:
+    return {
+        "shape": SHAPE,
+        "sizes": [
+            {
+                "tasks": r.n_tasks,
+                "repeat": r.repeat,
+                "build_repo_s": round(r.build_s, 3),
+                "first_pass_ms": round(r.first_pass_ms, 2),
+                "first_pass_transitions": r.first_transitions,
+                "pass_after_first_ms": round(r.settle_pass_ms, 2),
+                "timings": {
+                    t.label: {
+                        "median_ms": round(t.median_ms, 4),
+                        "min_ms": round(t.min_ms, 4),
+                        **(
+                            {"ratio": round(r.ratio(t.label, *RATIOS[t.label]), 4), "vs": _letters(RATIOS[t.label])}
+                            if t.label in RATIOS
+                            else {}
+                        ),
+                    }
+                    for t in r.timings.values()
+                },
+                "profiles": [profile_json(p) for p in r.profiles],
+            }
+            for r in results
+        ],
+    }
+
+
+def as_table(results: list[SizeResults]) -> str:
+    lines: list[str] = []
+    for r in results:
+        lines += [
+            f"N = {r.n_tasks} tasks ({SHAPE}); repository built in {r.build_s:.2f} s",
+            f"first pass: {r.first_pass_ms:.1f} ms, {r.first_transitions} transitions, one status commit (1 run); "
+            f"the pass after it (its own write, skipped): {r.settle_pass_ms:.1f} ms",
+            f"median and min of {r.repeat} runs",
+            "",
+            f"{'measurement':<34}{'median ms':>12}{'min ms':>12}   ratio of medians",
+        ]
+        for label in (*BASELINES, *RATIOS):
+            t = r.timings[label]
+            lines.append(f"{label:<34}{t.median_ms:>12.4g}{t.min_ms:>12.4g}   {ratio_text(r, label)}")
+        for p in r.profiles:
+            lines += profile_lines(p)
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000], help="task counts (default 1000 10000)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (default 5)")
+    parser.add_argument("--profile", action="store_true", help="also profile one pass of each kind with cProfile")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or min(args.sizes) < 1:
+        parser.error("--sizes and --repeat must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: list[SizeResults] = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+            results.append(run(n, args.repeat, tmp, args.profile))
+    print(json.dumps(as_json(results), indent=2) if args.json else as_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
