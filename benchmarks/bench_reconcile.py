@@ -33,6 +33,7 @@ from types import CodeType
 from typing import Any, TypeVar
 
 import pygit2
+from bench_load import write_tree
 
 from reconciler.checks import all_findings, errors
 from reconciler.decide import Transition
@@ -158,28 +159,6 @@ def manifests(n_tasks: int) -> dict[str, str]:
 
 def signature() -> pygit2.Signature:
     return pygit2.Signature("Bench", "bench@localhost", int(time.time()), 0)
-
-
-def write_tree(repo: pygit2.Repository, blobs: dict[str, pygit2.Oid]) -> pygit2.Oid:
-    """Write nested trees for `blobs` (path -> blob id) and return the root tree id."""
-    nested: dict[str, Any] = {}
-    for path, oid in blobs.items():
-        *dirs, name = path.split("/")
-        node = nested
-        for d in dirs:
-            node = node.setdefault(d, {})
-        node[name] = oid
-    return _write_node(repo, nested)
-
-
-def _write_node(repo: pygit2.Repository, node: dict[str, Any]) -> pygit2.Oid:
-    builder = repo.TreeBuilder()
-    for name, value in node.items():
-        if isinstance(value, dict):
-            builder.insert(name, _write_node(repo, value), pygit2.enums.FileMode.TREE)
-        else:
-            builder.insert(name, value, pygit2.enums.FileMode.BLOB)
-    return builder.write()
 
 
 def build_repo(path: str, n_tasks: int) -> pygit2.Repository:

@@ -19,22 +19,10 @@ from typing import Any
 import pytest
 
 from reconciler.scaffold import init_repository
-from tests.conftest import MC, env, git, rev
+from tests.conftest import MC, TASK, env, git, rev
 
 CLONES = max(2, int(os.environ.get("MC_TEST_CLONES", "4")))  # 4 to 8 "machines"; several claimers share one
 CLAIMERS = 8
-
-TASK = """\
-apiVersion: missioncontrol.dev/v1
-kind: Task
-metadata:
-  name: {name}
-spec:
-  title: {name}
-  kluster: main
-  agent:
-    name: worker
-"""
 
 
 def mc(clone: Path, *args: str, check: bool = False, failpoint: str = "") -> subprocess.CompletedProcess[str]:
@@ -87,7 +75,7 @@ class Site:
             git(self.author, "rm", "-q", f"missions/m/tasks/{remove}.yaml")
         if add is not None:
             tasks.mkdir(parents=True, exist_ok=True)
-            (tasks / f"{add}.yaml").write_text(TASK.format(name=add), encoding="utf-8")
+            (tasks / f"{add}.yaml").write_text(TASK.format(name=add, needs="[]"), encoding="utf-8")
             git(self.author, "add", f"missions/m/tasks/{add}.yaml")
         git(self.author, "commit", "-q", "-m", f"tasks: +{add} -{remove}")
         git(self.author, "push", "-q", "origin", "main")
