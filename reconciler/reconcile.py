@@ -130,13 +130,18 @@ class Reconciler:
         entries: list[QueueEntry] = []
         running: dict[str, int] = {}
         tasks = {f"{t.mission}/{t.name}": t for t in desired.state.tasks()}
+        eligible: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], tuple[str, ...]] = {}
         for key, st in sorted(statuses.items()):
             if st.phase in HELD and st.holder:
                 running[st.holder] = running.get(st.holder, 0) + 1
             task = tasks.get(key)
             if st.phase != Phase.QUEUED or task is None:
                 continue
-            agents = tuple(a.agent_id for a in desired.state.missions[st.mission].agents_for(task))
+            selector = (st.mission, task.agent.name, tuple(sorted(task.agent.match_labels.items())))
+            agents = eligible.get(selector)
+            if agents is None:  # many tasks share a selector: match it against the agents once
+                agents = tuple(a.agent_id for a in desired.state.missions[st.mission].agents_for(task))
+                eligible[selector] = agents
             entries.append(
                 QueueEntry(
                     key, task.priority, st.created, st.not_before, st.generation, st.spec, agents, task.timeout_seconds
