@@ -43,6 +43,20 @@ def repo_option() -> Any:
     )
 
 
+def print_table(table: Any) -> None:
+    """A table at the terminal's width; into a pipe or file, at its natural width, unfolded."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    width = Measurement.get(out, out.options.update(width=100_000), table).maximum
+    console = Console(width=max(width, 1), highlight=False, no_color=True)
+    with console.capture() as captured:
+        console.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import Output, emit, handle_errors, out, output_option, repo_option
+from cli.common import Output, emit, handle_errors, output_option, print_table, repo_option
 
 
 @handle_errors
@@ -42,7 +42,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
         table.add_column(h, overflow="fold", no_wrap=i < 2)
     for cells in rows:
         table.add_row(*(escape(c) for c in cells))
-    out.print(table)
+    print_table(table)
 
 
 def _leases(repo: str, mission: str | None, output: Output) -> None:
@@ -85,4 +85,4 @@ def describe(
     table.add_column(overflow="fold")
     for key, value in render.describe_lines(obj, state, observed):
         table.add_row(key + ":", escape(value))
-    out.print(table)
+    print_table(table)

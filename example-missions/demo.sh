@@ -14,10 +14,6 @@ if ! command -v mc >/dev/null 2>&1; then
     echo "demo.sh: 'mc' is not on PATH; run 'make demo', or put .venv/bin first on PATH" >&2
     exit 2
 fi
-# Tables fit the terminal; when the output is not one (a pipe, CI), give them room to breathe.
-if [[ ! -t 1 ]]; then
-    export COLUMNS="${COLUMNS:-160}"
-fi
 if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
 
 section() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$off"; }
