@@ -151,8 +151,11 @@ class Service:
 
     def _wait(self, stop: threading.Event, dirty: threading.Event, timeout: float) -> None:
         """Until a ref changes (remote: the next fetch), the deadline, or stop."""
+        if self.store.remote is not None:  # no watcher on a remote: fetch again soon
+            stop.wait(min(timeout, REMOTE_POLL))
+            return
         deadline = time.monotonic() + timeout
-        poll = REMOTE_POLL if self.store.remote is not None else STOP_POLL
+        poll = STOP_POLL
         while not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0 or dirty.wait(min(left, poll)):

@@ -17,6 +17,7 @@ from reconciler.layout import Location
 from reconciler.loader import DirSource, load
 from reconciler.manifest_file import read_manifest
 from reconciler.scaffold import init_repository
+from tests.conftest import mc
 
 KINDS = ["Mission", "Kluster", "Agent", "Policy", "Principals", "Task"]
 names = st.sampled_from(["a", "b", "hello", "worker", "main", "m", "Bad", "", "x" * 70])
@@ -112,6 +113,10 @@ def test_generated_repositories_never_raise(tmp_path_factory: Any, docs: list[di
     for finding in all_findings(load(DirSource(root))):
         assert finding.message
         assert finding.line >= 0
+    for output in ("json", "text", "github"):  # and the command itself, as CI runs it
+        result = mc("validate", str(root), "-o", output)
+        assert result.exit_code in (0, 1), result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
 
 
 def _reference_regex(pattern: str) -> re.Pattern[str]:

@@ -240,3 +240,48 @@ def test_reconciler_killed_mid_pass_through_a_remote_recovers(pair: Site) -> Non
         ["git", "-C", str(pair.bare), "fsck", "--no-dangling"], capture_output=True, text=True, check=False
     )
     assert fsck.returncode == 0, fsck.stderr
+
+
+def test_service_through_a_remote_queues_pushed_tasks_and_expires_leases(site: Site) -> None:
+    """`mc reconciler run --remote origin` in one clone serves every machine through the server."""
+    service = subprocess.Popen(
+        [MC, "reconciler", "run", "--remote", "origin", "--log-format", "json", "-C", str(site.clones[0])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    try:
+
+        def phase(key: str) -> str | None:
+            proc = subprocess.run(
+                ["git", "-C", str(site.bare), "show", f"refs/mc/status:{key}.json"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            return str(json.loads(proc.stdout)["phase"]) if proc.returncode == 0 else None
+
+        def until(predicate: Any, timeout: float = 20.0) -> bool:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if predicate():
+                    return True
+                time.sleep(0.1)
+            return False
+
+        assert until(lambda: phase("m/hello") == "Queued")
+        site.publish(add="pushed", remove=None)  # another machine pushes a task to the server
+        assert until(lambda: phase("m/pushed") == "Queued")
+        claimed = mc(
+            site.clones[1], "claim", "--agent", "worker", "--ttl", "3", "--remote", "origin", "-o", "json", check=True
+        )
+        key = json.loads(claimed.stdout)["task"]
+        assert until(lambda: phase(key) == "Leased")
+        # nobody heartbeats: the service, on its own timer, expires the lease on the server
+        assert until(lambda: "expired" in git(site.bare, "log", "--format=%s", f"refs/mc/leases/{key}"))
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=20) == 0
+    leader = show_json(site.bare, "refs/mc/leases/_system/reconciler:lease.json")
+    assert leader["state"] == "released"
