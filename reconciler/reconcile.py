@@ -99,11 +99,12 @@ class Reconciler:
     def read_leases(self) -> dict[str, Lease]:
         repo = self.store.repo
         tips: dict[str, str] = {}
-        for name in repo.references:
+        for ref in repo.references.iterator():  # one walk, no second lookup per ref
+            name = ref.name
             if name.startswith(LEASES_PREFIX):
                 key = name[len(LEASES_PREFIX) :]
                 if key != LEADER_KEY:
-                    tips[key] = str(repo.references[name].target)
+                    tips[key] = str(ref.target)
         self.lease_tips = tips
         return {key: lease_at(repo, tip) for key, tip in tips.items()}
 
