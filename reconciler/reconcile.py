@@ -9,9 +9,11 @@ harmless.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pygit2
 
@@ -27,6 +29,7 @@ from reconciler.status import StatusView, TaskStatus, read_status, status_commit
 from reconciler.store import Store
 
 MAX_RETRIES = 5
+RACY_NS = 100_000_000  # a ref-directory timestamp younger than this is not trusted as a signal
 
 
 @dataclass(slots=True)
@@ -80,6 +83,8 @@ class Reconciler:
         self.view: StatusView | None = None
         self.lease_tips: dict[str, str] = {}
         self._last_inputs: tuple[object, ...] | None = None
+        self._leases: dict[str, Lease] = {}
+        self._lease_fingerprint_seen: tuple[object, ...] | None = None
         self._wake_at: float | None = None
 
     def read_desired(self) -> Desired:
@@ -96,7 +101,45 @@ class Reconciler:
         )
         return self.desired
 
+    def _lease_fingerprint(self) -> tuple[object, ...] | None:
+        """A cheap signal that no lease ref moved: the stat of `packed-refs` and of the lease
+        directories (a ref update renames a file into its directory, which bumps its mtime).
+
+        None means "cannot tell": a reftable repository, or a timestamp so recent that a
+        second update within the filesystem's clock granularity could hide behind it (git's
+        "racy" rule). Then the refs are read.
+        """
+        git_dir = Path(self.store.repo.path)
+        if (git_dir / "reftable").exists():
+            return None
+        parts: list[object] = []
+        newest = 0
+        for path in (git_dir / "packed-refs", git_dir / "refs/mc/leases"):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                parts.append(None)
+                continue
+            parts.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            newest = max(newest, st.st_mtime_ns)
+        try:
+            with os.scandir(git_dir / "refs/mc/leases") as entries:
+                dirs = sorted(
+                    (e.name, e.stat(follow_symlinks=False)) for e in entries if e.is_dir(follow_symlinks=False)
+                )
+        except FileNotFoundError:
+            dirs = []
+        for name, st in dirs:
+            parts.append((name, st.st_ino, st.st_mtime_ns))
+            newest = max(newest, st.st_mtime_ns)
+        if time.time_ns() - newest < RACY_NS:
+            return None
+        return tuple(parts)
+
     def read_leases(self) -> dict[str, Lease]:
+        fingerprint = self._lease_fingerprint()
+        if fingerprint is not None and fingerprint == self._lease_fingerprint_seen:
+            return self._leases
         repo = self.store.repo
         tips: dict[str, str] = {}
         for ref in repo.references.iterator():  # one walk, no second lookup per ref
@@ -106,7 +149,9 @@ class Reconciler:
                 if key != LEADER_KEY:
                     tips[key] = str(ref.target)
         self.lease_tips = tips
-        return {key: lease_at(repo, tip) for key, tip in tips.items()}
+        self._leases = {key: lease_at(repo, tip) for key, tip in tips.items()}
+        self._lease_fingerprint_seen = fingerprint
+        return self._leases
 
     def _apply_leases(self, plan: Plan, now: float) -> int:
         written = 0
@@ -116,6 +161,7 @@ class Reconciler:
             state = "expired" if action.action == "expire" else "revoked"
             reason = "not renewed before expiry" if state == "expired" else "task removed from desired state"
             ended = replace(lease, state=state, reason=reason, renewed_at=now)
+            self._lease_fingerprint_seen = None
             self.lease_tips[action.key] = advance(
                 self.store,
                 ended,
