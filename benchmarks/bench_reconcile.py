@@ -24,6 +24,7 @@ import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +38,8 @@ from bench_load import write_tree
 
 from reconciler.checks import all_findings, errors
 from reconciler.decide import Transition
+from reconciler.leases import Lease, write_commit
+from reconciler.model import agent_id
 from reconciler.phases import Phase
 from reconciler.reconcile import PassResult, Reconciler
 from reconciler.refs import STATUS_REF, cas
@@ -341,13 +344,16 @@ NOOP_COLD = "no-op pass, cold (restart)"
 CHANGED = "1-changed pass (retitle)"
 ADDED = "1-added pass (new task)"
 CONFIRM = "pass after its own write (skipped)"
-BASELINES = (READ_REFS, CAS, COMMIT_N, READ_ALL, COMMIT_SMALL)
+WALK_REFS = "(e) walk every ref, N live leases"
+LEASED_NOOP = "no-op pass, warm, N live leases"
+BASELINES = (READ_REFS, CAS, COMMIT_N, READ_ALL, COMMIT_SMALL, WALK_REFS)
 RATIOS: dict[str, tuple[str, ...]] = {
     NOOP_WARM: (READ_REFS,),
     NOOP_COLD: (READ_ALL,),
     CHANGED: (CAS, COMMIT_N),
     ADDED: (CAS, COMMIT_N),
     CONFIRM: (READ_REFS,),
+    LEASED_NOOP: (READ_REFS,),
 }
 
 
@@ -468,6 +474,34 @@ def first_pass(rec: Reconciler, n_tasks: int) -> tuple[float, int, float]:
     return first_s, len(first.transitions), settle_s
 
 
+def lease_every_task(store: Store, n_tasks: int) -> None:
+    """A live lease on every task (one shared lease commit; refs packed, as `git gc` leaves them)."""
+    now = time.time()
+    lease = Lease(f"{MISSION}/*", 1, agent_id(MISSION, AGENT), None, "active", now, now, now + 3600, 3600)
+    commit = write_commit(store.repo, lease, None, "benchmark lease")
+    lines = "".join(f"create refs/mc/leases/{MISSION}/{task_name(i)} {commit}\n" for i in range(1, n_tasks + 1))
+    git = ["git", "--git-dir", store.repo.path]
+    subprocess.run([*git, "update-ref", "--stdin"], input=lines, text=True, check=True)
+    subprocess.run([*git, "pack-refs", "--all"], check=True)
+
+
+def measure_leased_noop(rec: Reconciler, store: Store, n_tasks: int, repeat: int) -> dict[str, Timing]:
+    """A no-op pass once every task holds a live lease, against walking all those refs."""
+    lease_every_task(store, n_tasks)
+    result = rec.run_once()
+    _expect(len(result.transitions) >= n_tasks, f"leasing every task made {len(result.transitions)} transitions")
+    time.sleep(0.2)  # past the window in which fresh ref timestamps are not trusted
+
+    def walk() -> int:
+        return sum(1 for ref in store.repo.references.iterator() if ref.name.startswith("refs/mc/leases/"))
+
+    walked, count = measure(WALK_REFS, walk, repeat, inner=5)
+    _expect(count >= n_tasks, f"walked {count} lease refs")
+    noop, noop_result = measure(LEASED_NOOP, rec.run_once, repeat, inner=100)
+    _expect(noop_result.skipped and noop_result.status_commit is None, "a no-op pass with leases did not skip")
+    return {WALK_REFS: walked, LEASED_NOOP: noop}
+
+
 def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     start = time.perf_counter()
     writer = build_repo(tmp, n_tasks)  # what people push with; the reconciler has its own handle
@@ -486,6 +520,7 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     cold, cold_result = measure(NOOP_COLD, cold_pass, repeat)
     _expect(cold_result.status_commit is None and not cold_result.transitions, "a cold no-op pass wrote something")
     timings |= {NOOP_WARM: warm, NOOP_COLD: cold, **measure_writes(rec, writer, n_tasks, repeat)}
+    timings |= measure_leased_noop(rec, store, n_tasks, repeat)
     results = SizeResults(n_tasks, repeat, build_s, first_s * 1e3, first_transitions, settle_s * 1e3, timings)
 
     if want_profile or warm.median_ms > SLOW_NOOP_MS:

@@ -84,6 +84,7 @@ class Reconciler:
         self.lease_tips: dict[str, str] = {}
         self._last_inputs: tuple[object, ...] | None = None
         self._leases: dict[str, Lease] = {}
+        self._lease_state: tuple[tuple[str, str], ...] = ()  # the lease tips, sorted: part of a pass's inputs
         self._lease_fingerprint_seen: tuple[object, ...] | None = None
         self._wake_at: float | None = None
 
@@ -149,6 +150,7 @@ class Reconciler:
                 if key != LEADER_KEY:
                     tips[key] = str(ref.target)
         self.lease_tips = tips
+        self._lease_state = tuple(sorted(tips.items()))
         self._leases = {key: lease_at(repo, tip) for key, tip in tips.items()}
         self._lease_fingerprint_seen = fingerprint
         return self._leases
@@ -206,7 +208,7 @@ class Reconciler:
             desired = self.read_desired()
             self.view = read_status(self.store, self.view)
             leases = self.read_leases()
-            inputs = (desired.commit, self.view.tip, tuple(sorted(self.lease_tips.items())))
+            inputs = (desired.commit, self.view.tip, self._lease_state)
             if inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
                 break
@@ -243,7 +245,8 @@ class Reconciler:
             result.status_commit = commit
             # What we just wrote is the input of the next pass, and a decision on its own output
             # changes nothing (tests/test_decide.py checks it): skip that pass unless refs moved.
-            self._last_inputs = (desired.commit, commit, tuple(sorted(self.lease_tips.items())))
+            self._lease_state = tuple(sorted(self.lease_tips.items()))
+            self._last_inputs = (desired.commit, commit, self._lease_state)
             break
         result.seconds = time.perf_counter() - started
         return result
