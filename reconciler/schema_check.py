@@ -100,10 +100,10 @@ def _error_findings(err: ValidationError, doc: YamlDoc, file: str, base: FieldPa
 
 def check_schema(doc: YamlDoc, file: str, kind: str) -> list[Finding]:
     """Findings for `doc` against the schema of `kind`; empty when valid."""
-    findings: list[Finding] = []
+    findings: dict[Finding, None] = {}  # jsonschema reports `required` once per missing field
     for err in _validator(kind).iter_errors(doc.data):
-        findings.extend(_error_findings(err, doc, file, ()))
-    return findings
+        findings.update(dict.fromkeys(_error_findings(err, doc, file, ())))
+    return list(findings)
 
 
 @lru_cache(maxsize=4096)

@@ -303,3 +303,10 @@ def test_rev_of_a_subdirectory_of_a_bigger_repository(tmp_path: Path) -> None:
     result = mc("validate", str(outer / "inner"), "--rev", "HEAD")
     assert result.exit_code == 0, result.output
     assert "5 manifests" in result.stderr
+
+
+def test_each_missing_field_is_reported_once(repo: Path) -> None:
+    write(repo, "missions/m/tasks/bare.yaml", "kind: Task\n")
+    out = [m for m in messages(repo) if "bare.yaml" in m]
+    assert sorted(out) == sorted(set(out))
+    assert sum("missing required field" in m for m in out) == 3  # apiVersion, metadata, spec
