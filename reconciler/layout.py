@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-API_VERSION = "missioncontrol.dev/v1"
 PRINCIPALS_FILE = "principals.yaml"
 MISSIONS_DIR = "missions"
 MISSION_FILE = "mission.yaml"

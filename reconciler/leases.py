@@ -21,7 +21,6 @@ from reconciler.store import Store
 
 LEASE_FILE = "lease.json"
 ACTIVE = "active"
-ENDED = ("released", "completed", "failed", "expired", "revoked")
 
 
 class StaleGeneration(McError):
