@@ -224,3 +224,23 @@ def test_agent_replicas_limit_concurrent_claims(repo: Path) -> None:
     result = mc("claim", "--agent", "worker", "-C", str(repo))
     assert result.exit_code == 3
     assert "replicas: 1" in result.stderr
+
+
+def test_claim_takes_highest_priority_then_oldest(repo: Path) -> None:
+    base = (repo / "missions/m/tasks/hello.yaml").read_text()
+    agent = repo / "missions/m/agents/worker.yaml"
+    agent.write_text(agent.read_text().replace("  budget:", "  replicas: 5\n  budget:"))
+
+    def add(name: str, priority: int) -> None:
+        text = base.replace("name: hello", f"name: {name}").replace("notes/**", f"{name}/**")
+        (repo / f"missions/m/tasks/{name}.yaml").write_text(text + f"  priority: {priority}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"add {name}")
+        reconcile(repo)  # one pass per task: each is declared (and so aged) in this order
+
+    add("old-low", 10)
+    add("old-mid", 60)
+    add("new-mid", 60)
+    add("new-high", 90)
+    order = [claim(repo)["name"] for _ in range(4)]
+    assert order == ["new-high", "old-mid", "new-mid", "hello"]
