@@ -9,6 +9,7 @@ are all commits, so `git log` on the ref is the task's custody record.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -43,6 +44,10 @@ class Lease:
     outputs: dict[str, Any] | None = None
     result_commit: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Random per grant. Two contenders that grant the same generation to the same agent in the
+    # same millisecond would otherwise write byte-identical commits, and pushing a commit the
+    # server already has "succeeds": both would believe they won.
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def live(self, now: float) -> bool:
         return self.state == ACTIVE and now < self.expires_at

@@ -44,3 +44,31 @@ def test_a_hook_rejection_is_an_error_not_a_lost_race(tmp_path: Path) -> None:
         store.transact([Update("refs/mc/leases/m/t", str(commit), None)])
     assert not isinstance(info.value, CasConflict)
     assert "failed" in str(info.value)
+
+
+def test_identical_grants_through_a_remote_have_one_winner(tmp_path: Path) -> None:
+    """Same agent, same generation, same instant, two machines: the pushes must still differ."""
+    from reconciler.leases import Lease, advance
+
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    seed = tmp_path / "seed"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
+    ident = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "-C", str(seed), *ident, "commit", "-q", "--allow-empty", "-m", "seed"], check=True)
+    subprocess.run(["git", "-C", str(seed), "push", "-q", str(bare), "main"], check=True)
+    stores = []
+    for name in ("a", "b"):
+        clone = tmp_path / name
+        subprocess.run(["git", "clone", "-q", str(bare), str(clone)], check=True, capture_output=True)
+        stores.append(RemoteStore(pygit2.Repository(str(clone)), "origin"))
+    now = 1_800_000_000.0
+    outcomes = []
+    for store in stores:  # both decided from the same (empty) view before either pushed
+        lease = Lease("m/t", 1, "worker-00000000", None, "active", now, now, now + 60, 60)
+        try:
+            advance(store, lease, None, "lease m/t: grant generation 1 to worker-00000000")
+            outcomes.append("won")
+        except CasConflict:
+            outcomes.append("lost")
+    assert outcomes == ["won", "lost"]
