@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
+from bench_load import Timing
 from bench_reconcile import (
     AGENT,
     MISSION,
     REPLICAS,
     Profile,
-    Timing,
     build_repo,
     commit_file,
     profile,

@@ -265,15 +265,16 @@ class Timing:
         return min(self.runs_s) * 1e3
 
 
-def measure(label: str, fn: Callable[[], T], repeat: int) -> tuple[Timing, T]:
-    """Run `fn` `repeat` times (after a garbage collection each) and keep every wall time."""
+def measure(label: str, fn: Callable[[], T], repeat: int, inner: int = 1) -> tuple[Timing, T]:
+    """Run `fn` `inner` times per run, `repeat` runs (a garbage collection before each); keep the mean per call."""
     runs: list[float] = []
     result: T | None = None
     for _ in range(repeat):
         gc.collect()
         start = time.perf_counter()
-        result = fn()
-        runs.append(time.perf_counter() - start)
+        for _ in range(inner):
+            result = fn()
+        runs.append((time.perf_counter() - start) / inner)
     assert result is not None
     return Timing(label, runs), result
 

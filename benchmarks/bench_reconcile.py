@@ -23,7 +23,6 @@ import cProfile
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from types import CodeType
 from typing import Any, TypeVar
 
 import pygit2
-from bench_load import write_tree
+from bench_load import Timing, measure, write_tree
 
 from reconciler.checks import all_findings, errors
 from reconciler.decide import Transition
@@ -207,34 +206,6 @@ def read_all_blobs(tree: pygit2.Tree) -> int:
 # --------------------------------------------------------------------------------------------
 # Measurements
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    label: str
-    runs_s: list[float]
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.runs_s) * 1e3
-
-    @property
-    def min_ms(self) -> float:
-        return min(self.runs_s) * 1e3
-
-
-def measure(label: str, fn: Callable[[], T], repeat: int, inner: int = 1) -> tuple[Timing, T]:
-    """Run `fn` `inner` times per run, `repeat` runs (a garbage collection before each); keep the mean per call."""
-    runs: list[float] = []
-    result: T | None = None
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(inner):
-            result = fn()
-        runs.append((time.perf_counter() - start) / inner)
-    assert result is not None
-    return Timing(label, runs), result
 
 
 @dataclass(frozen=True, slots=True)
