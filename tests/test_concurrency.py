@@ -23,25 +23,9 @@ import pygit2
 import pytest
 
 from reconciler.scaffold import init_repository
-from tests.conftest import MC, env, git, rev
+from tests.conftest import MC, TASK, env, git, rev
 
 CLAIMERS = 8
-
-TASK = """\
-apiVersion: missioncontrol.dev/v1
-kind: Task
-metadata:
-  name: {name}
-spec:
-  title: {name}
-  kluster: main
-  agent:
-    name: worker
-  retries:
-    maxAttempts: {attempts}
-    backoff:
-      initialSeconds: 0
-"""
 
 
 def mc(repo: Path, *args: str, failpoint: str | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -65,7 +49,9 @@ def blob_json(repo: Path, ref: str, path: str) -> Any:
 
 
 def task_yaml(name: str, attempts: int = 3) -> str:
-    return TASK.format(name=name, attempts=attempts)
+    """The shared task template, retried `attempts` times without waiting between attempts."""
+    retries = f"  retries:\n    maxAttempts: {attempts}\n    backoff:\n      initialSeconds: 0\n"
+    return TASK.format(name=name, needs="[]") + retries
 
 
 def commit_tasks(repo: Path, add: dict[str, str], remove: tuple[str, ...] = (), message: str = "tasks") -> None:
