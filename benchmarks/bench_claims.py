@@ -52,13 +52,13 @@ from bench_reconcile import (
     task_yaml,
 )
 
-from reconciler.agent_ops import Claimed, claim
-from reconciler.model import agent_id
-from reconciler.phases import Phase
-from reconciler.queue_index import read_queue
-from reconciler.reconcile import Reconciler
-from reconciler.refs import STATUS_REF, ZERO
-from reconciler.store import Store
+from reconciler.agentops.claim import Claimed, claim
+from reconciler.control.reconcile import Reconciler
+from reconciler.gitstate.queue import read_queue
+from reconciler.gitstate.refs import STATUS_REF, ZERO
+from reconciler.gitstate.store import Store
+from reconciler.manifests.model import agent_id
+from reconciler.vocabulary.phases import Phase
 
 BIN = Path(sys.executable).parent
 MC = BIN / "mc"

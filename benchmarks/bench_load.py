@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 
 import pygit2
 
-from reconciler.checks import all_findings, errors
-from reconciler.findings import Finding
-from reconciler.loader import GitSource, Snapshot, load
+from reconciler.manifests.checks import all_findings, errors
+from reconciler.manifests.findings import Finding
+from reconciler.manifests.loader import GitSource, Snapshot, load
 
 T = TypeVar("T")
 MISSION = "bench"

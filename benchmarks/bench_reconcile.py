@@ -35,15 +35,16 @@ from typing import Any, TypeVar
 import pygit2
 from bench_load import Timing, measure, write_tree
 
-from reconciler.checks import all_findings, errors
-from reconciler.decide import Transition
-from reconciler.leases import Lease, write_commit
-from reconciler.model import agent_id
-from reconciler.phases import Phase
-from reconciler.reconcile import PassResult, Reconciler
-from reconciler.refs import STATUS_REF, cas
-from reconciler.status import read_status
-from reconciler.store import Store
+from reconciler.control.decide import Transition
+from reconciler.control.reconcile import PassResult, Reconciler
+from reconciler.gitstate.leases import write_lease_commit
+from reconciler.gitstate.refs import STATUS_REF, cas
+from reconciler.gitstate.status import read_status
+from reconciler.gitstate.store import Store
+from reconciler.manifests.checks import all_findings, errors
+from reconciler.manifests.model import agent_id
+from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.phases import Phase
 
 T = TypeVar("T")
 MISSION = "bench"
@@ -448,8 +449,8 @@ def first_pass(rec: Reconciler, n_tasks: int) -> tuple[float, int, float]:
 def lease_every_task(store: Store, n_tasks: int) -> None:
     """A live lease on every task (one shared lease commit; refs packed, as `git gc` leaves them)."""
     now = time.time()
-    lease = Lease(f"{MISSION}/*", 1, agent_id(MISSION, AGENT), None, "active", now, now, now + 3600, 3600)
-    commit = write_commit(store.repo, lease, None, "benchmark lease")
+    lease = Lease(f"{MISSION}/*", 1, agent_id(MISSION, AGENT), None, LeaseState.ACTIVE, now, now, now + 3600, 3600)
+    commit = write_lease_commit(store.repo, lease, None, "benchmark lease")
     lines = "".join(f"create refs/mc/leases/{MISSION}/{task_name(i)} {commit}\n" for i in range(1, n_tasks + 1))
     git = ["git", "--git-dir", store.repo.path]
     subprocess.run([*git, "update-ref", "--stdin"], input=lines, text=True, check=True)

@@ -1,17 +1,31 @@
-"""The pull-mode agent commands: `mc claim`, `heartbeat`, `checkpoint`, `complete`, `fail`, `release`."""
+"""The agent commands: `mc claim`, `heartbeat`, `checkpoint`, `complete`, `fail`, `release`.
+
+They are what agents call in loops: each imports only what it needs (no jsonschema, rich
+tables or manifests on the claim and heartbeat paths)."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import open_store_at, remote_option, task_key
-from reconciler.errors import UsageError
+from cli.store_opts import branch_option, open_store_at, remote_option, task_key
+from reconciler.vocabulary.errors import UsageError
+from reconciler.vocabulary.leases import MAX_TTL
+
+
+class ClaimOutput(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+    env = "env"
 
 
 def _generation() -> Any:
@@ -20,6 +34,7 @@ def _generation() -> Any:
         "--generation",
         "-g",
         envvar="MC_LEASE_GENERATION",
+        min=1,
         help="The lease generation you hold (env MC_LEASE_GENERATION).",
     )
 
@@ -28,47 +43,64 @@ def _mission() -> Any:
     return typer.Option(
         None,
         "--mission",
+        "-m",
         envvar="MC_MISSION",
         help="The task's mission, if TASK has no MISSION/ prefix (env MC_MISSION).",
     )
 
 
-def _show(data: dict[str, Any], output: Output, line: str) -> None:
-    if output is Output.table:
-        out.print(line, markup=False)
+def _worktree(what: str) -> Any:
+    return typer.Option(
+        None,
+        "--worktree",
+        help=f"A checkout of the task's work branch (`git worktree add DIR mc/work/MISSION/TASK`) whose changes {what}.",
+    )
+
+
+def _show(data: dict[str, Any], output: Output | ClaimOutput, line: str) -> None:
+    if output in (Output.table, ClaimOutput.table):
+        out.print(line, markup=False, highlight=False)
     else:
-        emit(data, output)
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
+        emit(data, Output(str(output)))
 
 
 @handle_errors
 def claim(
     mission: str | None = typer.Option(
-        None, "-m", "--mission", envvar="MC_MISSION", help="Only tasks of this mission."
+        None, "-m", "--mission", envvar="MC_MISSION", help="Only tasks of this mission (env MC_MISSION)."
     ),
     agent: str | None = typer.Option(
         None, "--agent", envvar="MC_AGENT_ID", help="Your agent id, or a unique agent name (env MC_AGENT_ID)."
     ),
     ttl: float = typer.Option(
-        60.0, "--ttl", min=1.0, help="Lease length in seconds; renew with `mc heartbeat` before it runs out."
+        60.0,
+        "--ttl",
+        min=1.0,
+        max=MAX_TTL,
+        help="Lease length in seconds (at most a week); renew with `mc heartbeat` before it runs out.",
     ),
     node: str | None = typer.Option(None, "--node", envvar="MC_NODE", help="The node you run on, if any."),
-    output: Output = output_option(),
+    output: ClaimOutput = typer.Option(
+        ClaimOutput.table,
+        "-o",
+        "--output",
+        case_sensitive=False,
+        help='Output format; env prints `export` lines for a shell: eval "$(mc claim ... -o env)".',
+    ),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
+    branch: str | None = branch_option(),
 ) -> None:
     """Take the next ready task (highest priority, then oldest) by compare-and-swap. Exit 3 if none."""
-    from reconciler.agent_ops import claim as do_claim
+    from reconciler.agentops.claim import claim as do_claim
 
     if not agent:
         raise UsageError("say who you are: --agent ID or MC_AGENT_ID")
-    store = open_store_at(repo, remote)
-    claimed = do_claim(store, agent, _now(), mission=mission, node=node, ttl=ttl)
+    store = open_store_at(repo, remote, branch)
+    claimed = do_claim(store, agent, time.time(), mission=mission, node=node, ttl=ttl)
+    if output is ClaimOutput.env:
+        sys.stdout.write("".join(f"export {k}={shlex.quote(v)}\n" for k, v in claimed.environment().items()))
+        return
     data = claimed.to_dict()
     _show(
         data,
@@ -87,12 +119,12 @@ def heartbeat(
     remote: str | None = remote_option(),
 ) -> None:
     """Renew your lease. Refused if your generation is stale."""
-    from reconciler.agent_ops import heartbeat as do_heartbeat
-    from reconciler.clock import iso
+    from reconciler.agentops.reports import heartbeat as do_heartbeat
+    from reconciler.vocabulary.clock import iso
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    lease = do_heartbeat(store, key, generation, _now())
+    lease = do_heartbeat(store, key, generation, time.time())
     _show(
         {"task": key, "generation": generation, "expiresAt": iso(lease.expires_at)},
         output,
@@ -103,22 +135,20 @@ def heartbeat(
 @handle_errors
 def checkpoint(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
-    message: str = typer.Option(..., "-m", "--message", help="What this checkpoint holds."),
+    message: str = typer.Option(..., "--message", help="What this checkpoint holds."),
     generation: int = _generation(),
-    worktree: Path | None = typer.Option(
-        None, "--worktree", help="Commit this directory's files (default: no file changes)."
-    ),
+    worktree: Path | None = _worktree("the checkpoint records (default: none)"),
     mission: str | None = _mission(),
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
 ) -> None:
     """Commit progress on the task's work branch, with trailers naming task, agent and generation."""
-    from reconciler.agent_ops import checkpoint as do_checkpoint
+    from reconciler.agentops.reports import checkpoint as do_checkpoint
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    commit = do_checkpoint(store, key, generation, message, _now(), worktree)
+    commit = do_checkpoint(store, key, generation, message, time.time(), worktree)
     _show({"task": key, "generation": generation, "commit": commit}, output, f"checkpoint {commit[:12]} on {key}")
 
 
@@ -142,18 +172,18 @@ def complete(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     outputs: str | None = typer.Option(None, "--outputs", help="A JSON file (or - for stdin) with the typed result."),
     generation: int = _generation(),
-    worktree: Path | None = typer.Option(None, "--worktree", help="Commit this directory's files as the result."),
+    worktree: Path | None = _worktree("the result records"),
     mission: str | None = _mission(),
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
 ) -> None:
     """Report success. Outputs are checked against the task's output schema; invalid ones are refused."""
-    from reconciler.agent_ops import complete as do_complete
+    from reconciler.agentops.reports import complete as do_complete
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    commit = do_complete(store, key, generation, _now(), _read_outputs(outputs), worktree)
+    commit = do_complete(store, key, generation, time.time(), _read_outputs(outputs), worktree)
     _show(
         {"task": key, "generation": generation, "resultCommit": commit},
         output,
@@ -172,11 +202,12 @@ def fail(
     remote: str | None = remote_option(),
 ) -> None:
     """Report failure: the task is retried with backoff while attempts remain."""
-    from reconciler.agent_ops import end
+    from reconciler.agentops.reports import end
+    from reconciler.vocabulary.leases import LeaseState
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    end(store, key, generation, _now(), "failed", reason)
+    end(store, key, generation, time.time(), LeaseState.FAILED, reason)
     _show(
         {"task": key, "generation": generation, "state": "failed"},
         output,
@@ -195,11 +226,12 @@ def release(
     remote: str | None = remote_option(),
 ) -> None:
     """Give the task back without using up an attempt."""
-    from reconciler.agent_ops import end
+    from reconciler.agentops.reports import end
+    from reconciler.vocabulary.leases import LeaseState
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    end(store, key, generation, _now(), "released", reason)
+    end(store, key, generation, time.time(), LeaseState.RELEASED, reason)
     _show(
         {"task": key, "generation": generation, "state": "released"}, output, f"released {key} generation {generation}"
     )

@@ -1,19 +1,22 @@
-"""What every command shares: output formats, consoles, and turning expected failures into exit codes."""
+"""What every command shares: output formats, consoles, the repository option, and turning
+expected failures (ours and the parser's) into one line, a JSON error with `-o json`, and an
+exit code; never a traceback."""
 
 from __future__ import annotations
 
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 import yaml
 from rich.console import Console
+from typer.core import TyperGroup
 
-from reconciler.errors import McError
+from reconciler.vocabulary.errors import McError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,7 +41,7 @@ def repo_option() -> Any:
         "--repo",
         "-C",
         envvar="MC_REPO",
-        help="The mission repository (default: the current directory; env MC_REPO).",
+        help="The mission repository, or any directory inside it (default: the current directory; env MC_REPO).",
         show_default=False,
     )
 
@@ -69,17 +72,70 @@ def emit(data: Any, fmt: Output) -> None:
     emit_json(data) if fmt is Output.json else emit_yaml(data)
 
 
+def report_error(code: str, message: str, details: dict[str, Any], *, as_json: bool) -> None:
+    """One line on stderr; with `-o json`, also `{"error": {code, message, details}}` on stdout."""
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True, emoji=False)
+    if as_json:
+        sys.stdout.write(json.dumps({"error": {"code": code, "message": message, "details": details}}, default=str))
+        sys.stdout.write("\n")
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print an expected failure as one line on stderr and exit with its code; never a traceback."""
+    """Print an expected failure as one line (and as JSON with `-o json`) and exit with its code."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except McError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True)
+            as_json = str(kwargs.get("output", "")) == "json"
+            report_error(exc.code, str(exc), exc.details, as_json=as_json)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _wants_json(args: Sequence[str]) -> bool:
+    for i, arg in enumerate(args):
+        if arg in ("-o", "--output") and i + 1 < len(args) and args[i + 1].lower() == "json":
+            return True
+        if arg.lower() in ("-ojson", "--output=json"):
+            return True
+    return False
+
+
+class McGroup(TyperGroup):
+    """The command group of `mc` and `mc-mesh`: a parser error (a missing option, a bad value,
+    an unknown command) is one line naming the command's help, and JSON too with `-o json`."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                typer.echo(ctx.get_help())
+                code = 0
+            else:
+                where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+                message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+                details = {"command": ctx.command_path} if ctx is not None else {}
+                report_error("usage", f"{message}{where}", details, as_json=_wants_json(argv))
+                code = int(getattr(exc, "exit_code", 2))
+        except typer.Abort:
+            code = 1
+        else:
+            code = rv if isinstance(rv, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)

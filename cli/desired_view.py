@@ -6,28 +6,26 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import err
-from reconciler.checks import errors
-from reconciler.desired import DesiredState, index
-from reconciler.errors import UsageError
-from reconciler.gitrepo import open_source
-from reconciler.loader import Snapshot, load
-from reconciler.model import Manifest
+from reconciler.manifests.checks import errors
+from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.loader import Snapshot, load
+from reconciler.manifests.manifest_file import ManifestFile
+from reconciler.manifests.model import Manifest
+from reconciler.manifests.source import open_source
+from reconciler.vocabulary.errors import UsageError
+from reconciler.vocabulary.kinds import Kind
 
 KIND_ALIASES = {
-    "mission": "Mission",
-    "missions": "Mission",
-    "kluster": "Kluster",
-    "klusters": "Kluster",
-    "agent": "Agent",
-    "agents": "Agent",
-    "policy": "Policy",
-    "policies": "Policy",
-    "task": "Task",
-    "tasks": "Task",
+    **{kind.value.lower(): kind for kind in Kind if kind is not Kind.PRINCIPALS},
+    "missions": Kind.MISSION,
+    "klusters": Kind.KLUSTER,
+    "agents": Kind.AGENT,
+    "policies": Kind.POLICY,
+    "tasks": Kind.TASK,
 }
 
 
-def kind_of(word: str) -> str:
+def kind_of(word: str) -> Kind:
     try:
         return KIND_ALIASES[word.lower()]
     except KeyError:
@@ -45,16 +43,16 @@ def load_desired(repo: str, rev: str | None) -> tuple[Snapshot, DesiredState]:
     return snapshot, index(snapshot.manifests())
 
 
-def objects(state: DesiredState, kind: str, mission: str | None) -> list[Manifest]:
+def objects(state: DesiredState, kind: Kind, mission: str | None) -> list[Manifest]:
     if mission is not None and mission not in state.missions:
         raise UsageError(f"no mission {mission!r}; missions: {', '.join(sorted(state.missions)) or 'none'}")
     scopes = [state.missions[mission]] if mission else [state.missions[m] for m in sorted(state.missions)]
-    if kind == "Mission":
+    if kind == Kind.MISSION:
         return [ms.mission for ms in scopes if ms.mission is not None]
     return [obj for ms in scopes for obj in sorted(ms.table(kind).values(), key=lambda o: o.name)]
 
 
-def find(state: DesiredState, kind: str, name: str, mission: str | None) -> Manifest:
+def find(state: DesiredState, kind: Kind, name: str, mission: str | None) -> Manifest:
     """One object by `name` or `mission/name`; an error lists the candidates when ambiguous."""
     if "/" in name:
         mission, name = name.split("/", 1)
@@ -73,3 +71,14 @@ def document(snapshot: Snapshot, obj: Manifest, status: dict[str, Any] | None = 
     doc = dict(mf.doc.data)
     doc["status"] = {"mission": obj.mission, "source": obj.path, **(status or {})}
     return doc
+
+
+def find_invalid(snapshot: Snapshot, kind: Kind, name: str, mission: str | None) -> ManifestFile | None:
+    """The file declaring `name` of `kind` if it does not validate (so it is not in the index)."""
+    if "/" in name:
+        mission, name = name.split("/", 1)
+    for mf in snapshot.manifests():
+        same = mf.location.kind == kind and mf.declared_name() == name
+        if mf.obj is None and same and (mission is None or mf.location.mission == mission):
+            return mf
+    return None

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import Output, emit, handle_errors, output_option, print_table, repo_option
+from cli.common import Output, emit, err, handle_errors, output_option, print_table, repo_option
+from reconciler.vocabulary.kinds import Kind
+
+if TYPE_CHECKING:
+    from reconciler.manifests.manifest_file import ManifestFile
+    from reconciler.vocabulary.status import TaskStatus
 
 
 @handle_errors
@@ -28,12 +35,14 @@ def get(
     k = kind_of(kind)
     snapshot, state = load_desired(repo, rev)
     found = objects(state, k, mission)
-    observed = observed_view.statuses(repo) if k == "Task" else {}
+    observed = observed_view.statuses(repo) if k == Kind.TASK else {}
     if output is not Output.table:
         emit([document(snapshot, o, render.status(o, state, observed)) for o in found], output)
         return
     headers, row = render.COLUMNS[k]
     _table(headers, [row(obj, state, observed) for obj in found])
+    if k == Kind.TASK and found and not observed_view.has_status(repo):
+        err.print(NO_STATUS, markup=False, highlight=False)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:
@@ -71,12 +80,16 @@ def describe(
     """Show one object in detail (a task with its conditions and transition history)."""
     from cli import get_render as render
     from cli import observed_view
-    from cli.desired_view import document, find, kind_of, load_desired
+    from cli.desired_view import document, find, find_invalid, kind_of, load_desired
 
     k = kind_of(kind)
     snapshot, state = load_desired(repo, rev)
+    broken = find_invalid(snapshot, k, name, mission)
+    if broken is not None:  # a manifest that stopped validating: show it with its findings and status
+        _describe_invalid(broken, observed_view.statuses(repo), output)
+        return
     obj = find(state, k, name, mission)
-    observed = observed_view.statuses(repo) if k == "Task" else {}
+    observed = observed_view.statuses(repo) if k == Kind.TASK else {}
     if output is not Output.table:
         emit(document(snapshot, obj, render.status(obj, state, observed)), output)
         return
@@ -85,4 +98,43 @@ def describe(
     table.add_column(overflow="fold")
     for key, value in render.describe_lines(obj, state, observed):
         table.add_row(key + ":", escape(value))
+    print_table(table)
+
+
+NO_STATUS = "note: no status yet: the reconciler has not run a pass here (`mc reconcile`, or `mc reconciler run`)"
+
+
+def _describe_invalid(mf: ManifestFile, observed: dict[str, TaskStatus], output: Output) -> None:
+    from cli import get_render as render
+
+    name, mission = mf.declared_name(), mf.location.mission or ""
+    key = f"{mission}/{name}"
+    findings = [f.as_dict() for f in mf.findings]
+    st = observed.get(key)
+    if output is not Output.table:
+        emit(
+            {
+                "kind": str(mf.location.kind),
+                "metadata": {"name": name},
+                "status": {
+                    "mission": mission,
+                    "source": mf.path,
+                    "valid": False,
+                    "findings": findings,
+                    **(st.to_dict() if st is not None else {"phase": None}),
+                },
+            },
+            output,
+        )
+        return
+    rows = [("Kind", str(mf.location.kind)), ("Name", name), ("Mission", mission), ("Source", mf.path)]
+    rows += [("Manifest", "invalid: it is frozen, not cancelled, until it validates again (mc validate)")]
+    rows += [("Finding", f"{mf.path}:{f['line']}:{f['column']}: {f['field'] or '-'}: {f['message']}") for f in findings]
+    if mf.location.kind == Kind.TASK:
+        rows += render.observed_lines(st)
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label + ":", escape(value))
     print_table(table)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.clock import iso
-from reconciler.desired import DesiredState
-from reconciler.leases import Lease
-from reconciler.model import Agent, Kluster, Manifest, Mission, Policy, Task
-from reconciler.status import TaskStatus
+from reconciler.manifests.desired import DesiredState
+from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Task
+from reconciler.vocabulary.clock import iso
+from reconciler.vocabulary.kinds import Kind
+from reconciler.vocabulary.leases import Lease
+from reconciler.vocabulary.status import TaskStatus
 
 
 def _labels(labels: Any) -> str:
@@ -70,8 +71,8 @@ def lease_doc(key: str, lease: Lease) -> dict[str, Any]:
     }
 
 
-COLUMNS: dict[str, tuple[list[str], Callable[[Any, DesiredState, dict[str, TaskStatus]], list[str]]]] = {
-    "Mission": (
+COLUMNS: dict[Kind, tuple[list[str], Callable[[Any, DesiredState, dict[str, TaskStatus]], list[str]]]] = {
+    Kind.MISSION: (
         ["NAME", "DOMAIN", "OWNERS", "KLUSTERS", "AGENTS", "TASKS", "SUSPENDED"],
         lambda m, s, o: [
             m.name,
@@ -83,19 +84,19 @@ COLUMNS: dict[str, tuple[list[str], Callable[[Any, DesiredState, dict[str, TaskS
             "yes" if m.suspend else "",
         ],
     ),
-    "Kluster": (
+    Kind.KLUSTER: (
         ["MISSION", "NAME", "OUTCOME", "ARCHIVED"],
         lambda k, s, o: [k.mission, k.name, k.outcome, "yes" if k.archived else ""],
     ),
-    "Agent": (
+    Kind.AGENT: (
         ["MISSION", "NAME", "ID", "LABELS", "COMMAND", "REPLICAS"],
         lambda a, s, o: [a.mission, a.name, a.agent_id, _labels(a.meta.labels), " ".join(a.command), str(a.replicas)],
     ),
-    "Policy": (
+    Kind.POLICY: (
         ["MISSION", "NAME", "VERSION", "STATE", "RULES"],
         lambda p, s, o: [p.mission, p.name, str(p.version), p.state, str(len(p.rules))],
     ),
-    "Task": (
+    Kind.TASK: (
         ["MISSION", "NAME", "PHASE", "ATTEMPTS", "HOLDER", "TITLE", "AGENT", "NEEDS"],
         lambda t, s, o: [t.mission, t.name, *_phase(t, o), t.title, _agent_ref(t), ",".join(t.needs)],
     ),
@@ -159,16 +160,16 @@ def describe_lines(obj: Manifest, state: DesiredState, observed: dict[str, TaskS
             ("Outputs", "schema" if obj.outputs_schema else "-"),
             ("Description", obj.description.strip() or "-"),
         ]
-        rows += _observed_lines(observed.get(obj.key))
+        rows += observed_lines(observed.get(obj.key))
     return rows
 
 
-def _observed_lines(st: TaskStatus | None) -> list[tuple[str, str]]:
+def observed_lines(st: TaskStatus | None) -> list[tuple[str, str]]:
     if st is None:
         return [("Phase", "- (no status yet: is the reconciler running?)")]
     rows = [
         ("Phase", f"{st.phase} since {iso(st.last_transition)}: {st.message}"),
-        ("Attempts", f"{st.attempts} leased, {st.failures} failed; lease generation {st.generation}"),
+        ("Attempts", f"{st.attempts} used, {st.failures} of them failed; lease generation {st.generation}"),
         ("Holder", f"{st.holder or '-'}" + (f" on {st.node}" if st.node else "")),
     ]
     if st.not_before is not None:

@@ -17,7 +17,7 @@ def init(
     output: Output = output_option(),
 ) -> None:
     """Create a mission repository (git init if needed); existing files are kept, so it is safe to rerun."""
-    from reconciler.scaffold import init_repository
+    from reconciler.gitstate.bootstrap import init_repository
 
     result = init_repository(path, mission, owner)
     if output is not Output.table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import agent_cmd
+from cli.common import McGroup
 from cli.get_cmd import describe, get
 from cli.init_cmd import init
 from cli.reconcile_cmd import reconcile, service_app
@@ -12,6 +13,7 @@ from cli.validate_cmd import validate
 from reconciler import __version__
 
 app = typer.Typer(
+    cls=McGroup,
     name="mc",
     help="MissionControl: a Git-native control plane for teams of AI agents.",
     no_args_is_help=True,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from cli.common import McGroup
+
 app = typer.Typer(
+    cls=McGroup,
     name="mc-mesh",
     help="mc-mesh: the MissionControl node daemon that runs agents in worktrees (not implemented yet).",
     no_args_is_help=True,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pygit2
 
 if TYPE_CHECKING:
-    from reconciler.leases import Lease
-    from reconciler.status import TaskStatus
+    from reconciler.vocabulary.leases import Lease
+    from reconciler.vocabulary.status import TaskStatus
 
 
 def _repo(path: str) -> pygit2.Repository | None:
@@ -17,10 +17,18 @@ def _repo(path: str) -> pygit2.Repository | None:
     return pygit2.Repository(found) if found else None
 
 
+def has_status(path: str) -> bool:
+    """Whether the reconciler has written a status here yet."""
+    from reconciler.gitstate.refs import STATUS_REF, read_ref
+
+    repo = _repo(path)
+    return repo is not None and read_ref(repo, STATUS_REF) is not None
+
+
 def statuses(path: str) -> dict[str, TaskStatus]:
     """Every task's status, keyed `mission/task`; empty if the reconciler never ran here."""
-    from reconciler.status import read_status
-    from reconciler.store import Store
+    from reconciler.gitstate.status import read_status
+    from reconciler.gitstate.store import Store
 
     repo = _repo(path)
     return read_status(Store(repo)).tasks if repo is not None else {}
@@ -28,12 +36,11 @@ def statuses(path: str) -> dict[str, TaskStatus]:
 
 def leases(path: str, mission: str | None = None) -> list[tuple[str, Lease]]:
     """The tip of every task's lease chain, sorted by task."""
-    from reconciler.leases import lease_at
-    from reconciler.refs import LEADER_KEY, LEASES_PREFIX
+    from cli.store_opts import open_repo
+    from reconciler.gitstate.leases import lease_at
+    from reconciler.gitstate.refs import LEADER_KEY, LEASES_PREFIX
 
-    repo = _repo(path)
-    if repo is None:
-        return []
+    repo = open_repo(path)
     out = []
     for name in repo.references:
         if not name.startswith(LEASES_PREFIX):

@@ -10,7 +10,7 @@ import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import branch_option, open_store_at, remote_option
-from reconciler.errors import McError
+from reconciler.vocabulary.errors import McError
 
 
 class LogFormat(StrEnum):
@@ -24,10 +24,10 @@ def reconcile(
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
-    branch: str = branch_option(),
+    branch: str | None = branch_option(),
 ) -> None:
     """Run one reconcile pass: read desired and observed state, decide, write to Git."""
-    from reconciler.reconcile import Reconciler
+    from reconciler.control.reconcile import Reconciler
 
     result = Reconciler(open_store_at(repo, remote, branch)).run_once()
     data = {
@@ -62,11 +62,12 @@ def run(
     log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="text, or json (one object per line)."),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
-    branch: str = branch_option(),
+    branch: str | None = branch_option(),
     leader_ttl: float = typer.Option(15.0, "--leader-ttl", min=1.0, help="Seconds before a silent leader is replaced."),
 ) -> None:
     """Reconcile until SIGINT or SIGTERM: on every ref change and every deadline. One leader per repository."""
-    from reconciler.service import Log, Service
+    from reconciler.control.log import Log
+    from reconciler.control.service import Service
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,5 @@
-"""Options shared by the commands that read or write observed state (status, leases)."""
+"""Options shared by the commands that read or write observed state (status, leases), and
+finding the repository for a path as git does (upward from a subdirectory)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from reconciler.errors import UsageError
+from reconciler.vocabulary.errors import NotFound, UsageError
+from reconciler.vocabulary.keys import TaskKey, check_name
 
 if TYPE_CHECKING:
-    from reconciler.store import Store
+    import pygit2
+
+    from reconciler.gitstate.store import Store
 
 
 def remote_option() -> Any:
@@ -20,31 +24,46 @@ def remote_option() -> Any:
 
 
 def branch_option() -> Any:
-    return typer.Option("main", "--branch", envvar="MC_BRANCH", help="The branch holding desired state.")
+    return typer.Option(
+        None,
+        "--branch",
+        envvar="MC_BRANCH",
+        help="The branch holding desired state (env MC_BRANCH; default: `git config mc.branch`, else main).",
+        show_default=False,
+    )
 
 
-def open_store_at(repo: str, remote: str | None, branch: str = "main") -> Store:
+def open_repo(path: str) -> pygit2.Repository:
+    """The Git repository containing `path` (searched upward, as git does)."""
     import pygit2
 
-    from reconciler.store import open_store
-
-    found = pygit2.discover_repository(str(Path(repo)))
+    where = Path(path)
+    if not where.exists():
+        raise UsageError(f"{path} does not exist")
+    if not where.is_dir():
+        raise UsageError(f"{path} is not a directory")
+    found = pygit2.discover_repository(str(where))
     if found is None:
-        raise UsageError(f"{repo} is not in a Git repository; run `mc init` first")
-    return open_store(pygit2.Repository(found), remote, branch)
+        raise UsageError(f"{path} is not in a Git repository; `mc init {path}` creates a mission repository there")
+    return pygit2.Repository(found)
 
 
-def task_key(store: Store, task: str, mission: str | None) -> str:
-    """`mission/task` from TASK (either form), -m/MC_MISSION, or a unique match in the status."""
-    if "/" in task:
-        return task
-    if mission:
-        return f"{mission}/{task}"
-    from reconciler.status import read_status
+def open_store_at(repo: str, remote: str | None, branch: str | None = None) -> Store:
+    from reconciler.gitstate.store import open_store
 
-    keys = sorted(k for k in read_status(store).tasks if k.split("/", 1)[1] == task)
+    return open_store(open_repo(repo), remote, branch)
+
+
+def task_key(store: Store, task: str, mission: str | None) -> TaskKey:
+    """`mission/task` from TASK (either form), --mission/MC_MISSION, or a unique match in the status."""
+    if "/" in task or mission:
+        return TaskKey.parse(task, mission)
+    from reconciler.gitstate.status import read_status
+
+    check_name("task", task)
+    keys = sorted(k for k in read_status(store).tasks if TaskKey(k).name == task)
     if len(keys) == 1:
-        return keys[0]
+        return TaskKey(keys[0])
     if not keys:
-        raise UsageError(f"no task {task!r} in the status; is the reconciler running?")
+        raise NotFound(f"no task {task!r} in the status; see `mc get tasks` (is the reconciler running?)", task=task)
     raise UsageError(f"task {task!r} is ambiguous: {', '.join(keys)}; use MISSION/TASK")

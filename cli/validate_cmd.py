@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from cli.common import emit_json, err, handle_errors, out
-from reconciler.errors import UsageError
+from cli.common import emit_json, err, handle_errors, out, repo_option
+from reconciler.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:
-    from reconciler.findings import Finding
+    from reconciler.manifests.findings import Finding
 
 
 class Format(StrEnum):
@@ -46,9 +46,17 @@ def _text(f: Finding, file: str) -> str:
 
 @handle_errors
 def validate(
-    path: Path = typer.Argument(Path("."), help="The mission repository's root directory.", show_default=False),
+    path: Path | None = typer.Argument(
+        None, help="The mission repository, or a directory inside it (default: -C, or here).", show_default=False
+    ),
     rev: str | None = typer.Option(
         None, "--rev", help="Validate this Git revision (branch, tag or commit) instead of the files on disk."
+    ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        help="The revision a change starts from (a pull request's base): findings two files share are "
+        "reported on the file new since then.",
     ),
     output: Format = typer.Option(
         Format.text,
@@ -57,23 +65,24 @@ def validate(
         help="text for people, json for scripts, github for GitHub Actions annotations.",
         case_sensitive=False,
     ),
+    repo: str = repo_option(),
 ) -> None:
     """Check every manifest: YAML, schema, unique names, references, cycles, globs, selectors.
 
     Exits 0 when valid, 1 when there are errors, 2 on a usage error.
     """
-    from reconciler.checks import all_findings, errors
-    from reconciler.gitrepo import open_source
-    from reconciler.layout import MISSIONS_DIR, PRINCIPALS_FILE
-    from reconciler.loader import load
+    from reconciler.manifests.checks import all_findings, errors
+    from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, is_mission_root
+    from reconciler.manifests.loader import load
+    from reconciler.manifests.source import base_blobs, mission_root, open_source
 
-    source = open_source(path, rev)
-    top = {e.name for e in source.entries("")}
-    if MISSIONS_DIR not in top and PRINCIPALS_FILE not in top:
-        raise UsageError(f"{path} is not a mission repository: it has neither {PRINCIPALS_FILE} nor {MISSIONS_DIR}/")
+    root = mission_root(path if path is not None else Path(repo))
+    source = open_source(root, rev)
+    if not is_mission_root({e.name for e in source.entries("")}):
+        raise UsageError(f"{root} is not a mission repository: it has neither {PRINCIPALS_FILE} nor {MISSIONS_DIR}/")
     snapshot = load(source)
-    findings = all_findings(snapshot)
-    shown = {id(f): os.path.normpath(os.path.join(path, f.file)) for f in findings}
+    findings = all_findings(snapshot, base_blobs(root, base) if base is not None else None)
+    shown = {id(f): os.path.normpath(os.path.join(root, f.file)) for f in findings}
     bad = errors(findings)
     if output is Format.json:
         emit_json([dict(f.as_dict(), file=shown[id(f)]) for f in findings])

@@ -62,17 +62,16 @@ wait_phase() {  # wait_phase TASK PHASE: until the reconciler has moved it there
 wait_phase parse-documents Queued
 echo "the reconciler queued the first step (no dependencies)"
 
-section "An agent claims the first step, works, checkpoints and completes"
-printf '\n%s$ mc claim --agent doc-parser -o json%s\n' "$dim" "$off"
-mc claim --agent doc-parser -o json | tee "$work/lease.json"
-generation="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["generation"])' "$work/lease.json")"
-agent_id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["agent"])' "$work/lease.json")"
-export MC_LEASE_GENERATION="$generation" MC_MISSION=loan-approval
-run mc heartbeat loan-approval/parse-documents
-(cd "$repo" && MC_TASK=parse-documents MC_AGENT_ID="$agent_id" MC_INPUTS='{"applicationId": "app-001"}' \
-    MC_OUTPUTS="$work/outputs.json" python3 agents-bin/parse_documents.py)
-run mc checkpoint loan-approval/parse-documents -m "Parsed app-001" --worktree "$repo"
-run mc complete loan-approval/parse-documents --outputs "$work/outputs.json" --worktree "$repo"
+section "An agent claims the first step, works in a worktree of its branch, checkpoints and completes"
+printf '\n%s$ mc claim --agent doc-parser --ttl 300 -o env%s\n' "$dim" "$off"
+mc claim --agent doc-parser --ttl 300 -o env | tee "$work/lease.env"
+source "$work/lease.env"   # MC_MISSION, MC_TASK, MC_AGENT_ID, MC_LEASE_GENERATION, MC_WORK_BRANCH
+run mc heartbeat "$MC_MISSION/$MC_TASK"
+run git -C "$repo" worktree add -q "$work/worktree" "$MC_WORK_BRANCH"
+(cd "$work/worktree" && MC_INPUTS='{"applicationId": "app-001"}' MC_OUTPUTS="$work/outputs.json" \
+    python3 agents-bin/parse_documents.py)
+run mc checkpoint "$MC_MISSION/$MC_TASK" --message "Parsed app-001" --worktree "$work/worktree"
+run mc complete "$MC_MISSION/$MC_TASK" --outputs "$work/outputs.json" --worktree "$work/worktree"
 wait_phase check-eligibility Queued
 echo "parse-documents succeeded, so the reconciler queued check-eligibility"
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-from reconciler.scaffold import init_repository
+from reconciler.gitstate.bootstrap import init_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example-missions"
@@ -93,3 +93,42 @@ def add_task(repo: Path) -> Callable[..., Path]:
         return write(repo, f"missions/m/tasks/{name}.yaml", body)
 
     return add
+
+
+# -- a repository with a Queued task, and the agent commands on it ---------------------------
+
+
+def status(repo: Path, key: str = "m/hello") -> dict[str, object]:
+    data: dict[str, object] = json.loads(git(repo, "show", f"refs/mc/status:{key}.json"))
+    return data
+
+
+def reconcile(repo: Path) -> list[str]:
+    result = mc("reconcile", "-C", str(repo), "-o", "json")
+    assert result.exit_code == 0, result.output
+    transitions: list[str] = json.loads(result.stdout)["transitions"]
+    return transitions
+
+
+def claim(repo: Path, *extra: str) -> dict[str, object]:
+    result = mc("claim", "--agent", "worker", "-C", str(repo), "-o", "json", *extra)
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def edit_task(repo: Path, extra: str) -> None:
+    path = repo / "missions/m/tasks/hello.yaml"
+    path.write_text(path.read_text() + extra)
+    git(repo, "commit", "-qam", "edit hello")
+
+
+@pytest.fixture
+def queued(repo: Path) -> Path:
+    edit_task(
+        repo,
+        "  outputs:\n    schema:\n      type: object\n      required: [answer]\n      properties:\n        answer: {type: integer}\n",
+    )
+    reconcile(repo)
+    assert status(repo)["phase"] == "Queued"
+    return repo

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from reconciler.layout import classify
+from reconciler.manifests.layout import classify
 from tests.conftest import EXAMPLES, ROOT, mc
 
 MISSIONS = sorted(p for p in EXAMPLES.iterdir() if (p / "principals.yaml").exists())

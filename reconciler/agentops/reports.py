@@ -1,0 +1,178 @@
+"""Reports on a held lease: heartbeat, checkpoint, complete, fail and release.
+
+Every report names the lease generation it holds. It is checked against the tip of the lease
+chain, and the write itself is a transaction that moves the work branch and/or the lease chain
+only if the lease chain is still at that tip: a holder that was presumed dead and comes back
+cannot overwrite its successor's work.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pygit2
+
+from reconciler.gitstate.leases import advance, current, read_lease
+from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
+from reconciler.gitstate.store import Store
+from reconciler.gitstate.work import check_worktree, work_commit
+from reconciler.manifests.layout import Location, task_file
+from reconciler.manifests.manifest_file import read_manifest
+from reconciler.manifests.model import Task
+from reconciler.manifests.outputs import output_error
+from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.kinds import Kind
+from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.trailers import Trailer, WorkKind
+
+FENCED_ATTEMPTS = 8
+T = TypeVar("T")
+
+
+def _status_blob(store: Store, key: TaskKey) -> dict[str, Any] | None:
+    tip = store.read(STATUS_REF)
+    if tip is None:
+        return None
+    tree = store.repo[tip].peel(pygit2.Commit).tree
+    try:
+        blob = tree[f"{key.mission}/{key.name}.json"]
+    except KeyError:
+        return None
+    data: dict[str, Any] = json.loads(blob.peel(pygit2.Blob).data)
+    return data
+
+
+def _fenced(store: Store, key: TaskKey, generation: int, now: float, write: Callable[[str, Lease], T]) -> T:
+    """Run `write(tip, lease)` under the current lease of `key` at `generation`.
+
+    The write is a CAS on the lease chain's tip. It also loses when the holder itself moved
+    the chain in the meantime (a heartbeat from its background loop, racing a checkpoint or
+    the result): then the generation is still current and the write is retried on the new
+    tip. Once the generation is no longer current, `current` refuses with StaleGeneration.
+    """
+    store.sync()
+    if read_lease(store, key)[0] is None and _status_blob(store, key) is None:
+        raise NotFound(f"unknown task {key}: no status and no lease; see `mc get tasks`", task=key)
+    for attempt in range(FENCED_ATTEMPTS):
+        tip, lease = current(store, key, generation, now)
+        try:
+            return write(tip, lease)
+        except Conflict:
+            if attempt == FENCED_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+            store.sync()
+    raise AssertionError("unreachable")
+
+
+def heartbeat(store: Store, key: TaskKey, generation: int, now: float) -> Lease:
+    """Renew the lease (and mark the agent started); refused for a stale generation."""
+
+    def write(tip: str, lease: Lease) -> Lease:
+        fresh = lease.renewed(now)
+        advance(store, fresh, tip, f"lease {key}: renew generation {generation}")
+        return fresh
+
+    return _fenced(store, key, generation, now, write)
+
+
+def _trailers(lease: Lease, kind: WorkKind) -> dict[Trailer, object]:
+    return {
+        Trailer.TASK: lease.key,
+        Trailer.AGENT: lease.agent,
+        Trailer.GENERATION: lease.generation,
+        Trailer.KIND: kind,
+    }
+
+
+def checkpoint(
+    store: Store, key: TaskKey, generation: int, message: str, now: float, worktree: Path | None = None
+) -> str:
+    """A commit on the task's work branch, fenced by the lease generation."""
+    if worktree is not None:
+        check_worktree(store, key, worktree)  # a usage error before anything is read or written
+
+    def write(tip: str, lease: Lease) -> str:
+        commit, parent = work_commit(store, key, lease.agent, message, _trailers(lease, WorkKind.CHECKPOINT), worktree)
+        move = Update(work_ref(key), commit, parent or ZERO)
+        if store.remote is None:
+            store.transact([move], [Verify(lease_ref(key), tip)])
+        else:
+            # A push cannot verify a ref it does not move, and checking the last fetch leaves a
+            # window in which a successor may be granted. So the checkpoint also renews the
+            # lease, in the same atomic push: the server takes both or neither.
+            note = f"lease {key}: renew generation {generation} (checkpoint {commit[:12]})"
+            advance(store, lease.renewed(now), tip, note, also=(move,))
+        return commit
+
+    return _fenced(store, key, generation, now, write)
+
+
+def task_spec(store: Store, key: TaskKey) -> Task:
+    """The task's manifest as the reconciler last acted on it (by the blob id in its status)."""
+    status = _status_blob(store, key)
+    if status is None:
+        raise McError(f"no status for {key} yet: run the reconciler", task=key)
+    spec_blob = str(status["spec"])
+    data = store.repo[spec_blob].peel(pygit2.Blob).data
+    mf = read_manifest(task_file(key.mission, key.name), spec_blob, data, Location(Kind.TASK, key.mission))
+    if not isinstance(mf.obj, Task):
+        raise McError(f"the manifest of {key} ({spec_blob[:12]}) does not validate", task=key)
+    return mf.obj
+
+
+def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
+    error = output_error(task.outputs_schema, outputs)
+    if error is not None:
+        raise InvalidOutputs(f"outputs refused, task stays Running: {error}", task=task.key)
+
+
+def complete(
+    store: Store,
+    key: TaskKey,
+    generation: int,
+    now: float,
+    outputs: dict[str, Any] | None = None,
+    worktree: Path | None = None,
+) -> str:
+    """Record the result: a result commit on the work branch and a `completed` lease, atomically."""
+    if worktree is not None:
+        check_worktree(store, key, worktree)
+
+    def write(tip: str, lease: Lease) -> str:
+        check_outputs(task_spec(store, key), outputs or {})
+        commit, parent = work_commit(
+            store, key, lease.agent, f"Result of {key}", _trailers(lease, WorkKind.RESULT), worktree
+        )
+        done = replace(
+            lease.renewed(now).ended(LeaseState.COMPLETED, "", now), outputs=outputs or {}, result_commit=commit
+        )
+        advance(
+            store,
+            done,
+            tip,
+            f"lease {key}: completed generation {generation}",
+            also=(Update(work_ref(key), commit, parent or ZERO),),
+        )
+        return commit
+
+    return _fenced(store, key, generation, now, write)
+
+
+def end(store: Store, key: TaskKey, generation: int, now: float, state: LeaseState, reason: str) -> Lease:
+    """`failed` or `released`: hand the task back to the reconciler."""
+
+    def write(tip: str, lease: Lease) -> Lease:
+        ended = lease.ended(state, reason, now)
+        subject = f"lease {key}: {state} generation {generation}" + (f": {reason}" if reason else "")
+        advance(store, ended, tip, subject)
+        return ended
+
+    return _fenced(store, key, generation, now, write)

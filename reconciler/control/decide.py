@@ -1,0 +1,393 @@
+"""The decision step of a reconcile pass: (desired, observed, now) -> plan. Pure: no Git, no I/O.
+
+Given the manifests on `main`, the status chain, the tip of each task's lease chain and the
+time, it returns the new status of every task that changes, the transitions (each checked by
+`phases.check_transition`), the leases to expire or revoke, and when to wake up next.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.governance.rules import rules_for
+from reconciler.manifests.desired import DesiredState
+from reconciler.manifests.globs import scopes_overlap
+from reconciler.manifests.graph import cycle_members
+from reconciler.manifests.model import Task
+from reconciler.manifests.outputs import output_error
+from reconciler.vocabulary.conditions import ConditionType, Reason
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.kinds import PolicyAction
+from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
+from reconciler.vocabulary.phases import TERMINAL, Phase, check_transition
+from reconciler.vocabulary.status import HISTORY_LIMIT, Event, TaskStatus
+
+OCCUPYING = (Phase.QUEUED, Phase.LEASED, Phase.RUNNING)
+DEAD_ENDS = (Phase.FAILED, Phase.BLOCKED, Phase.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    key: str
+    source: Phase | None
+    target: Phase
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.source or 'new'} -> {self.target} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseChange:
+    key: str
+    action: LeaseAction
+    lease: Lease
+
+
+@dataclass(slots=True)
+class Plan:
+    statuses: dict[str, TaskStatus] = field(default_factory=dict)
+    transitions: list[Transition] = field(default_factory=list)
+    lease_actions: list[LeaseChange] = field(default_factory=list)
+    wake_at: float | None = None
+
+    def wake(self, at: float) -> None:
+        self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
+
+
+class _Decider:
+    def __init__(
+        self,
+        desired: DesiredState,
+        specs: Mapping[str, str],
+        statuses: Mapping[str, TaskStatus],
+        leases: Mapping[str, Lease],
+        now: float,
+        invalid: frozenset[str],
+    ) -> None:
+        self.invalid = invalid
+        self.desired = desired
+        self.tasks: dict[str, Task] = {t.key: t for t in desired.tasks()}
+        self.cycles: dict[str, str] = {
+            TaskKey.of(name, member): cycle
+            for name, ms in desired.missions.items()
+            for member, cycle in cycle_members({n: t.needs for n, t in ms.tasks.items()}).items()
+        }
+        self.specs = specs
+        self.old = statuses
+        self.leases = leases
+        self.now = now
+        self.plan = Plan()
+
+    # -- status bookkeeping -------------------------------------------------------------
+    def status(self, key: str) -> TaskStatus | None:
+        if key in self.plan.statuses:
+            return self.plan.statuses[key]
+        return self.old.get(key)
+
+    def edit(self, key: str) -> TaskStatus:
+        """A private copy of a status, registered as changed."""
+        if key not in self.plan.statuses:
+            self.plan.statuses[key] = copy.deepcopy(self.old[key])
+        return self.plan.statuses[key]
+
+    def move(self, key: str, target: Phase, reason: str) -> TaskStatus:
+        st = self.edit(key)
+        check_transition(st.phase, target)
+        self.plan.transitions.append(Transition(key, st.phase, target, reason))
+        st.history = [*st.history, Event(self.now, str(st.phase), str(target), reason, st.generation)][-HISTORY_LIMIT:]
+        st.phase, st.last_transition, st.message = target, self.now, reason
+        if target not in (Phase.PENDING, Phase.QUEUED):
+            st.clear_condition(ConditionType.READY)  # readiness only describes a task waiting to run
+        return st
+
+    def condition(self, key: str, type_: ConditionType, status: bool, reason: Reason, message: str) -> None:
+        current = self.status(key)
+        assert current is not None
+        old = current.condition(type_)
+        if old is None or (old.status, old.reason, old.message) != (status, reason, message):
+            self.edit(key).set_condition(type_, status, reason, message, self.now)
+
+    def drop_condition(self, key: str, type_: ConditionType) -> None:
+        current = self.status(key)
+        if current is not None and current.condition(type_) is not None:
+            self.edit(key).clear_condition(type_)
+
+    # -- the rules ------------------------------------------------------------------------
+    def removed(self) -> None:
+        for key, st in self.old.items():
+            if key in self.invalid:
+                self.condition(
+                    key,
+                    ConditionType.MANIFEST_VALID,
+                    False,
+                    Reason.INVALID_MANIFEST,
+                    "its manifest on main does not validate; run mc validate",
+                )
+                continue
+            if key in self.tasks or st.phase in TERMINAL:
+                continue
+            lease = self.leases.get(key)
+            # >=: a lease granted since the last pass (not yet seen as Leased) is revoked too
+            if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation:
+                self.plan.lease_actions.append(LeaseChange(key, LeaseAction.REVOKE, lease))
+            cancelled = self.move(key, Phase.CANCELLED, "removed from desired state")
+            cancelled.holder, cancelled.attempts = None, cancelled.failures  # an interrupted attempt is not used
+            if lease is not None and lease.generation > cancelled.generation:
+                cancelled.generation = lease.generation  # never replay that lease after a re-declaration
+
+    def declared(self) -> None:
+        for key, _task in self.tasks.items():
+            spec = self.specs.get(key, "")
+            if key not in self.old:
+                st = TaskStatus(TaskKey(key), Phase.PENDING, self.now, self.now, spec, message="declared")
+                self.plan.statuses[key] = st
+                self.plan.transitions.append(Transition(key, None, Phase.PENDING, "declared"))
+                st.history.append(Event(self.now, None, str(Phase.PENDING), "declared", 0))
+                lease = self.leases.get(key)
+                if lease is not None:  # the task existed before, under the same name
+                    st.generation = lease.generation
+            elif self.old[key].phase == Phase.CANCELLED:
+                self.move(key, Phase.PENDING, "declared again in desired state").spec = spec
+            self.drop_condition(key, ConditionType.MANIFEST_VALID)
+
+    def spec_change(self, key: str, spec: str) -> None:
+        st = self.status(key)
+        assert st is not None
+        if st.spec == spec:
+            self.drop_condition(key, ConditionType.SPEC_CHANGED)
+        elif st.phase in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
+            self.edit(key).spec = spec
+            self.drop_condition(key, ConditionType.SPEC_CHANGED)
+        else:
+            later = (
+                "applies to the next attempt" if st.phase not in TERMINAL else "is not applied: the task has finished"
+            )
+            self.condition(
+                key,
+                ConditionType.SPEC_CHANGED,
+                True,
+                Reason.changed_while(st.phase),
+                f"the spec changed while {st.phase}; the change {later}",
+            )
+
+    def fail_or_retry(self, key: str, task: Task, reason: str) -> None:
+        st = self.edit(key)
+        st.failures += 1
+        st.attempts = st.failures
+        st.holder = st.node = None
+        if st.failures < task.retries.max_attempts:
+            delay = task.retries.backoff(st.failures)
+            st.not_before = self.now + delay
+            self.move(
+                key,
+                Phase.QUEUED,
+                f"{reason}; attempt {st.failures + 1} of {task.retries.max_attempts} after {delay:g}s",
+            )
+            self.plan.wake(st.not_before)
+        else:
+            self.move(key, Phase.FAILED, f"{reason}; no attempts left ({st.failures} of {task.retries.max_attempts})")
+
+    def result(self, key: str, task: Task, lease: Lease) -> None:
+        error = output_error(task.outputs_schema, lease.outputs or {})
+        if error is not None:
+            self.fail_or_retry(key, task, f"outputs do not match the output schema {error}")
+            return
+        st = self.edit(key)
+        st.outputs, st.result_commit, st.holder = lease.outputs, lease.result_commit, None
+        if task.approval_policy is not None:
+            self.move(
+                key,
+                Phase.AWAITING_APPROVAL,
+                f"result {str(lease.result_commit)[:12]} awaits approval under policy {task.approval_policy}",
+            )
+        else:
+            self.move(key, Phase.SUCCEEDED, f"result {str(lease.result_commit)[:12]} accepted")
+
+    def observe_lease(self, key: str) -> None:
+        st, task, lease = self.status(key), self.tasks.get(key), self.leases.get(key)
+        if st is None or task is None or lease is None:
+            return
+        if st.phase == Phase.QUEUED and lease.generation > st.generation:
+            st = self.edit(key)
+            st.generation, st.attempts, st.holder, st.node, st.not_before = (
+                lease.generation,
+                st.failures + 1,  # the attempt in flight; a release gives it back
+                lease.agent,
+                lease.node,
+                None,
+            )
+            self.move(
+                key,
+                Phase.LEASED,
+                f"lease generation {lease.generation} granted to {lease.agent}"
+                + (f" on {lease.node}" if lease.node else ""),
+            )
+        if st.phase not in (Phase.LEASED, Phase.RUNNING) or lease.generation != st.generation:
+            return
+        if st.phase == Phase.LEASED and (
+            lease.started_at is not None or lease.state in (LeaseState.COMPLETED, LeaseState.FAILED)
+        ):
+            self.move(key, Phase.RUNNING, "agent started")
+        if lease.state is LeaseState.ACTIVE and self.now < lease.expires_at:
+            self.plan.wake(lease.expires_at)
+        elif lease.state in (LeaseState.ACTIVE, LeaseState.EXPIRED):
+            if lease.state is LeaseState.ACTIVE:
+                self.plan.lease_actions.append(LeaseChange(key, LeaseAction.EXPIRE, lease))
+            self.move(key, Phase.EXPIRED, f"lease generation {lease.generation} not renewed before expiry")
+        elif lease.state is LeaseState.COMPLETED:
+            self.result(key, task, lease)
+        elif lease.state is LeaseState.FAILED:
+            self.fail_or_retry(key, task, f"attempt {st.attempts} failed: {lease.reason or 'no reason given'}")
+        elif lease.state in (LeaseState.RELEASED, LeaseState.REVOKED):
+            given_back = self.edit(key)
+            given_back.holder, given_back.attempts = None, given_back.failures  # not an attempt used
+            self.move(
+                key,
+                Phase.QUEUED,
+                f"lease generation {lease.generation} {lease.state}" + (f": {lease.reason}" if lease.reason else ""),
+            )
+        st = self.status(key)
+        if st is not None and st.phase == Phase.EXPIRED:
+            self.fail_or_retry(key, task, f"attempt {st.attempts} expired")
+
+    def held_scopes(self) -> list[tuple[str, tuple[str, ...]]]:
+        out = []
+        for key, task in self.tasks.items():
+            st = self.status(key)
+            if st is not None and st.phase in OCCUPYING and task.paths:
+                out.append((key, task.paths))
+        return out
+
+    def hold_reason(self, key: str, task: Task) -> tuple[Reason, str] | None:
+        """Why a task whose dependencies are met may not be queued yet, or None."""
+        ms = self.desired.missions[task.mission or ""]
+        if task.suspend or (ms.mission is not None and ms.mission.suspend):
+            return Reason.SUSPENDED, "the task or its mission is suspended"
+        kluster = ms.klusters.get(task.kluster)
+        if kluster is not None and kluster.archived:
+            return Reason.ARCHIVED, f"kluster {task.kluster} is archived"
+        gates = rules_for(ms.policies.values(), task, PolicyAction.RUN)
+        if gates:
+            policy, rule = gates[0]
+            return Reason.RUN_APPROVAL_REQUIRED, f"policy {policy.name} rule {rule.name} requires approval to run"
+        return None
+
+    def doomed(self, key: str, memo: dict[str, bool], path: frozenset[str] = frozenset()) -> bool:
+        """The task cannot succeed any more: it failed, was cancelled, or (transitively) needs one that cannot."""
+        if key not in memo:
+            st, task = self.status(key), self.tasks.get(key)
+            if st is None or task is None or st.phase not in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
+                # gone, frozen (invalid manifest), started or finished: its phase says it all
+                memo[key] = st is None or st.phase in DEAD_ENDS
+            elif key in path:  # a cycle, which validation refuses: it waits, it is not doomed
+                return False
+            else:
+                memo[key] = any(self.doomed(TaskKey.of(task.mission or "", n), memo, path | {key}) for n in task.needs)
+        return memo[key]
+
+    def needs(self, task: Task) -> dict[str, TaskStatus | None]:
+        return {n: self.status(TaskKey.of(task.mission or "", n)) for n in task.needs}
+
+    def schedule(self) -> None:
+        """Blocked, Pending and Queued tasks: dependencies, holds, and path-scope admission.
+
+        Two sweeps, so that one pass reaches a fixed point whatever the order of the tasks:
+        first every task that must be blocked, unblocked or sent back to Pending is (blocking
+        is transitive), then Pending tasks are admitted by priority and age into the path
+        scopes that are still held.
+        """
+        memo: dict[str, bool] = {}
+        for key, task in self.tasks.items():
+            st = self.status(key)
+            assert st is not None
+            dead = sorted(n for n in task.needs if self.doomed(TaskKey.of(task.mission or "", n), memo))
+            if st.phase == Phase.BLOCKED and not dead:
+                st = self.move(key, Phase.PENDING, "no dependency has failed any more")
+            if st.phase in (Phase.PENDING, Phase.QUEUED) and dead:
+                self.move(key, Phase.BLOCKED, f"dependency {', '.join(dead)} cannot succeed")
+                continue
+            if st.phase == Phase.QUEUED:
+                met = all(s is not None and s.phase == Phase.SUCCEEDED for s in self.needs(task).values())
+                hold = self.hold_reason(key, task)
+                if not met or hold:
+                    self.move(key, Phase.PENDING, hold[1] if hold else "dependencies are no longer met")
+
+        held = self.held_scopes()
+        order = sorted(self.tasks.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
+        for key, task in order:
+            st = self.status(key)
+            assert st is not None
+            if st.phase == Phase.QUEUED and st.not_before is not None and st.not_before > self.now:
+                self.plan.wake(st.not_before)
+            if st.phase != Phase.PENDING:
+                continue
+            if key in self.cycles:
+                self.condition(
+                    key,
+                    ConditionType.READY,
+                    False,
+                    Reason.DEPENDENCY_CYCLE,
+                    f"dependency cycle {self.cycles[key]}: it can never start; fix spec.needs (mc validate)",
+                )
+                continue
+            needs = self.needs(task)
+            if not all(s is not None and s.phase == Phase.SUCCEEDED for s in needs.values()):
+                waiting = sorted(n for n, s in needs.items() if s is not None and s.phase != Phase.SUCCEEDED)
+                self.condition(
+                    key,
+                    ConditionType.READY,
+                    False,
+                    Reason.WAITING_FOR_DEPENDENCIES,
+                    "waiting for " + ", ".join(waiting),
+                )
+                continue
+            hold = self.hold_reason(key, task)
+            if hold:
+                self.condition(key, ConditionType.READY, False, *hold)
+                continue
+            clash = next((other for other, paths in held if other != key and scopes_overlap(paths, task.paths)), None)
+            if clash is not None:
+                self.condition(
+                    key,
+                    ConditionType.READY,
+                    False,
+                    Reason.SCOPE_OVERLAP,
+                    f"its paths overlap those of {clash}, which holds them",
+                )
+                continue
+            queued = self.move(key, Phase.QUEUED, "dependencies met" if task.needs else "ready")
+            self.condition(key, ConditionType.READY, True, Reason.QUEUED, "ready to be claimed")
+            if queued.not_before is not None and queued.not_before > self.now:
+                self.plan.wake(queued.not_before)  # a backoff still running from before a cancellation
+            if task.paths:
+                held.append((key, task.paths))
+
+    def run(self) -> Plan:
+        self.removed()
+        self.declared()
+        for key in sorted(self.tasks):
+            self.observe_lease(key)
+            # after the lease: a spec change applies to a task that is (again) waiting for its
+            # next attempt, and is reported against the phase the task is now in
+            self.spec_change(key, self.specs.get(key, ""))
+        self.schedule()
+        return self.plan
+
+
+def decide(
+    desired: DesiredState,
+    specs: Mapping[str, str],
+    statuses: Mapping[str, TaskStatus],
+    leases: Mapping[str, Lease],
+    now: float,
+    invalid: frozenset[str] = frozenset(),
+) -> Plan:
+    """Pure: what should change, given desired state, observed state and the time.
+
+    `invalid` names tasks whose manifest exists but does not validate: they are frozen, not
+    cancelled, so that a typo on main never revokes running work.
+    """
+    return _Decider(desired, specs, statuses, leases, now, invalid).run()

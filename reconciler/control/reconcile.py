@@ -1,0 +1,260 @@
+"""One reconcile pass: read desired and observed state from Git, decide, apply.
+
+Apply order makes a crash at any point recoverable: lease commits first (each a CAS), then
+one status commit (a CAS on `refs/mc/status`). A pass killed in between leaves leases that
+say "expired" or "revoked" while the status still says otherwise; the next pass reads the
+lease and reaches the same decision. Objects written before a crash are unreferenced and
+harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from reconciler.control.decide import Plan, Transition, decide
+from reconciler.control.failpoints import failpoint
+from reconciler.gitstate.leases import advance, lease_at
+from reconciler.gitstate.queue import QUEUE_FILE, QueueEntry, QueueIndex
+from reconciler.gitstate.refs import LEADER_KEY, LEASES_PREFIX
+from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
+from reconciler.gitstate.store import Store
+from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.loader import GitSource, Snapshot, load
+from reconciler.manifests.model import Task
+from reconciler.vocabulary.errors import Conflict
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.kinds import Kind
+from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.phases import HELD, Phase
+from reconciler.vocabulary.status import TaskStatus
+from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
+
+MAX_RETRIES = 5
+RACY_NS = 100_000_000  # a ref-directory timestamp younger than this is not trusted as a signal
+
+
+@dataclass(slots=True)
+class PassResult:
+    transitions: list[Transition] = field(default_factory=list)
+    status_commit: str | None = None
+    leases_written: int = 0
+    conflicts: int = 0
+    skipped: bool = False  # nothing could have changed since the last pass
+    gave_up: bool = False  # every attempt lost a compare-and-swap: nothing was written
+    wake_at: float | None = None
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Desired:
+    commit: str | None
+    state: DesiredState
+    specs: dict[str, str]
+    invalid: frozenset[str] = frozenset()  # tasks whose manifest exists but does not validate
+
+
+def _invalid_tasks(snapshot: Snapshot) -> frozenset[str]:
+    return frozenset(
+        TaskKey.of(mf.location.mission or "", mf.declared_name())
+        for mf in snapshot.manifests()
+        if mf.obj is None and mf.location.kind == Kind.TASK
+    )
+
+
+def _specs(snapshot: Snapshot) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for mf in snapshot.manifests():
+        if mf.obj is not None and mf.obj.kind == Kind.TASK:
+            out[mf.obj.key] = mf.oid
+    return out
+
+
+class Reconciler:
+    """Holds the caches that make a pass cheap; `run_once` is one pass."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.snapshot: Snapshot | None = None
+        self.desired: Desired | None = None
+        self.view: StatusView | None = None
+        self.lease_tips: dict[str, str] = {}
+        self._last_inputs: tuple[object, ...] | None = None
+        self._leases: dict[str, Lease] = {}
+        self._lease_state: tuple[tuple[str, str], ...] = ()  # the lease tips, sorted: part of a pass's inputs
+        self._lease_fingerprint_seen: tuple[object, ...] | None = None
+        self._wake_at: float | None = None
+
+    def read_desired(self) -> Desired:
+        # A missing branch is an error, never "no tasks": that would cancel every task.
+        tip = self.store.require_desired()
+        if self.desired is not None and self.desired.commit == tip:
+            return self.desired
+        tree = self.store.repo[tip].peel(pygit2.Commit).tree
+        self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
+        self.desired = Desired(
+            tip, index(self.snapshot.manifests()), _specs(self.snapshot), _invalid_tasks(self.snapshot)
+        )
+        return self.desired
+
+    def _lease_fingerprint(self) -> tuple[object, ...] | None:
+        """A cheap signal that no lease ref moved: the stat of `packed-refs` and of the lease
+        directories (a ref update renames a file into its directory, which bumps its mtime).
+
+        None means "cannot tell": a reftable repository, or a timestamp so recent that a
+        second update within the filesystem's clock granularity could hide behind it (git's
+        "racy" rule). Then the refs are read.
+        """
+        git_dir = Path(self.store.repo.path)
+        if (git_dir / "reftable").exists():
+            return None
+        parts: list[object] = []
+        newest = 0
+        for path in (git_dir / "packed-refs", git_dir / "refs/mc/leases"):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                parts.append(None)
+                continue
+            parts.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            newest = max(newest, st.st_mtime_ns)
+        try:
+            with os.scandir(git_dir / "refs/mc/leases") as entries:
+                dirs = sorted(
+                    (e.name, e.stat(follow_symlinks=False)) for e in entries if e.is_dir(follow_symlinks=False)
+                )
+        except FileNotFoundError:
+            dirs = []
+        for name, st in dirs:
+            parts.append((name, st.st_ino, st.st_mtime_ns))
+            newest = max(newest, st.st_mtime_ns)
+        if time.time_ns() - newest < RACY_NS:
+            return None
+        return tuple(parts)
+
+    def read_leases(self) -> dict[str, Lease]:
+        fingerprint = self._lease_fingerprint()
+        if fingerprint is not None and fingerprint == self._lease_fingerprint_seen:
+            return self._leases
+        repo = self.store.repo
+        tips: dict[str, str] = {}
+        for ref in repo.references.iterator():  # one walk, no second lookup per ref
+            name = ref.name
+            if name.startswith(LEASES_PREFIX):
+                key = name[len(LEASES_PREFIX) :]
+                if key != LEADER_KEY:
+                    tips[key] = str(ref.target)
+        self.lease_tips = tips
+        self._lease_state = tuple(sorted(tips.items()))
+        self._leases = {key: lease_at(repo, tip) for key, tip in tips.items()}
+        self._lease_fingerprint_seen = fingerprint
+        return self._leases
+
+    def _apply_leases(self, plan: Plan, now: float) -> int:
+        written = 0
+        for action in plan.lease_actions:
+            lease = action.lease
+            tip = self.lease_tips[action.key]
+            state = action.action.ends_in
+            reason = "not renewed before expiry" if state is LeaseState.EXPIRED else "task removed from desired state"
+            ended = lease.ended(state, reason, now)
+            self._lease_fingerprint_seen = None
+            self.lease_tips[action.key] = advance(
+                self.store,
+                ended,
+                tip,
+                f"lease {action.key}: {state} generation {lease.generation}",
+                who=RECONCILER,
+            )
+            written += 1
+            failpoint("reconcile-after-lease-write")
+        return written
+
+    def _queue(self, statuses: dict[str, TaskStatus], desired: Desired) -> bytes:
+        entries: list[QueueEntry] = []
+        running: dict[str, int] = {}
+        tasks: dict[str, Task] = {t.key: t for t in desired.state.tasks()}
+        eligible: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], tuple[str, ...]] = {}
+        for key, st in sorted(statuses.items()):
+            if st.phase in HELD and st.holder:
+                running[st.holder] = running.get(st.holder, 0) + 1
+            task = tasks.get(key)
+            if st.phase != Phase.QUEUED or task is None:
+                continue
+            selector = (st.mission, task.agent.name, tuple(sorted(task.agent.match_labels.items())))
+            agents = eligible.get(selector)
+            if agents is None:  # many tasks share a selector: match it against the agents once
+                agents = tuple(a.agent_id for a in desired.state.missions[st.mission].agents_for(task))
+                eligible[selector] = agents
+            entries.append(
+                QueueEntry(
+                    st.key,
+                    task.priority,
+                    st.created,
+                    st.not_before,
+                    st.generation,
+                    st.spec,
+                    agents,
+                    task.timeout_seconds,
+                )
+            )
+        replicas = {a.agent_id: a.replicas for ms in desired.state.missions.values() for a in ms.agents.values()}
+        return QueueIndex(entries, running, replicas, sorted(desired.state.missions)).encode()
+
+    def run_once(self) -> PassResult:
+        started = time.perf_counter()
+        result = PassResult()
+        self.store.sync()
+        for attempt in range(MAX_RETRIES):
+            now = self.clock()
+            desired = self.read_desired()
+            self.view = read_status(self.store, self.view)
+            leases = self.read_leases()
+            inputs = (desired.commit, self.view.tip, self._lease_state)
+            if inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
+                result.skipped, result.wake_at = True, self._wake_at
+                break
+            plan = decide(desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid)
+            result.wake_at = self._wake_at = plan.wake_at
+            if not plan.statuses and not plan.lease_actions:
+                self._last_inputs = inputs
+                break
+            try:
+                result.leases_written += self._apply_leases(plan, now)
+                merged = {**self.view.tasks, **plan.statuses}
+                subject = (
+                    f"reconcile: {len(plan.transitions)} transition(s)"
+                    if plan.transitions
+                    else "reconcile: conditions updated"
+                )
+                body = "\n".join(str(t) for t in plan.transitions) or "conditions updated"
+                message = compose(subject, {Trailer.DESIRED: desired.commit or "none"}, body)
+                written = status_commit(
+                    self.store, self.view, plan.statuses, message, {QUEUE_FILE: self._queue(merged, desired)}
+                )
+                commit = written.tip
+                assert commit is not None
+                failpoint("reconcile-before-status-ref")
+                self.store.transact([status_update(self.view, commit)])
+                failpoint("reconcile-after-status-ref")
+                self.view = written
+            except Conflict:
+                result.conflicts += 1
+                result.gave_up = attempt == MAX_RETRIES - 1
+                self.store.sync()
+                continue
+            result.transitions += plan.transitions
+            result.status_commit = commit
+            # What we just wrote is the input of the next pass, and a decision on its own output
+            # changes nothing (tests/test_decide.py checks it): skip that pass unless refs moved.
+            self._lease_state = tuple(sorted(self.lease_tips.items()))
+            self._last_inputs = (desired.commit, commit, self._lease_state)
+            break
+        result.seconds = time.perf_counter() - started
+        return result

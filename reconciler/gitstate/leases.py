@@ -1,0 +1,111 @@
+"""Lease chains: one commit chain per task, `refs/mc/leases/<mission>/<task>`, moved only by
+compare-and-swap.
+
+Each commit holds `lease.json` (a `vocabulary.leases.Lease`): holder (agent id, node), the
+generation (the fencing token, strictly increasing over the chain), and the grant, renewal
+and expiry times. Grants, renewals, releases, results and expiries are all commits, so
+`git log` on the ref is the task's custody record.
+"""
+
+from __future__ import annotations
+
+import pygit2
+
+from reconciler.gitstate.commits import single_file_tree, write_commit
+from reconciler.gitstate.refs import ZERO, Update, Verify, lease_ref, tree_file
+from reconciler.gitstate.store import Store
+from reconciler.vocabulary.clock import iso
+from reconciler.vocabulary.errors import NotFound, StaleGeneration
+from reconciler.vocabulary.leases import HOLDER_ENDED, Lease, LeaseState
+from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
+
+LEASE_FILE = "lease.json"
+
+_CACHE: dict[str, Lease] = {}
+
+
+def lease_at(repo: pygit2.Repository, commit_id: str) -> Lease:
+    """The lease recorded by one commit of a chain (cached: commits never change)."""
+    lease = _CACHE.get(commit_id)
+    if lease is None:
+        commit = repo[commit_id].peel(pygit2.Commit)
+        lease = Lease.from_json(tree_file(commit.tree, LEASE_FILE))
+        if len(_CACHE) > 100_000:
+            _CACHE.clear()
+        _CACHE[commit_id] = lease
+    return lease
+
+
+def read_lease(store: Store, key: str) -> tuple[str | None, Lease | None]:
+    tip = store.read(lease_ref(key))
+    return tip, (lease_at(store.repo, tip) if tip else None)
+
+
+def _author(lease: Lease) -> str:
+    """The holder writes its own grant, renewals and end; the reconciler expires and revokes."""
+    return lease.agent if lease.state is LeaseState.ACTIVE or lease.state in HOLDER_ENDED else RECONCILER
+
+
+def write_lease_commit(
+    repo: pygit2.Repository, lease: Lease, parent: str | None, subject: str, who: str | None = None
+) -> str:
+    """Create the next commit of a lease chain (objects only; no ref moves)."""
+    tree = single_file_tree(repo, LEASE_FILE, lease.to_json().encode())
+    message = compose(
+        subject,
+        {Trailer.TASK: lease.key, Trailer.GENERATION: lease.generation, Trailer.LEASE_STATE: lease.state},
+    )
+    return write_commit(repo, who or _author(lease), message, tree, [parent] if parent else [])
+
+
+def advance(
+    store: Store,
+    lease: Lease,
+    parent: str | None,
+    subject: str,
+    *,
+    also: tuple[Update, ...] = (),
+    verifies: tuple[Verify, ...] = (),
+    who: str | None = None,
+) -> str:
+    """Append `lease` to its chain if the chain is still at `parent`; raise Conflict otherwise."""
+    new = write_lease_commit(store.repo, lease, parent, subject, who)
+    store.transact([Update(lease_ref(lease.key), new, parent or ZERO), *also], verifies)
+    return new
+
+
+def current(store: Store, key: str, generation: int, now: float) -> tuple[str, Lease]:
+    """The live lease of `key` if it is at `generation`; NotFound or StaleGeneration (with why) otherwise."""
+    tip, lease = read_lease(store, key)
+    if tip is None or lease is None:
+        raise NotFound(f"{key} has no lease: claim it first (mc claim)", task=key)
+    if generation > lease.generation:
+        raise StaleGeneration(
+            f"generation {generation} of {key} was never granted: the lease is at generation {lease.generation}; "
+            "this report changes nothing",
+            task=key,
+            generation=generation,
+            current=lease.generation,
+        )
+    if lease.generation != generation:
+        raise StaleGeneration(
+            f"stale generation {generation} for {key}: the lease is at generation {lease.generation}, "
+            f"held by {lease.agent} ({lease.state}); this report changes nothing",
+            task=key,
+            generation=generation,
+            current=lease.generation,
+        )
+    if lease.state is not LeaseState.ACTIVE:
+        raise StaleGeneration(
+            f"lease generation {generation} of {key} has ended ({lease.state}); this report changes nothing",
+            task=key,
+            generation=generation,
+            state=str(lease.state),
+        )
+    if now >= lease.expires_at:
+        raise StaleGeneration(
+            f"lease generation {generation} of {key} expired at {iso(lease.expires_at)}; this report changes nothing",
+            task=key,
+            generation=generation,
+        )
+    return tip, lease

@@ -1,0 +1,76 @@
+"""`queue.json` at the root of the status tree: the claimable tasks, so a claim reads one blob.
+
+The reconciler writes it with every status commit: for each Queued task, its priority, age,
+backoff, processed lease generation, spec blob and the ids of the agents allowed to take it;
+and for each agent, how many tasks it holds and its `replicas` limit (as of that pass); and the
+names of every mission and agent declared, so that a claim can tell a typo from an idle queue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygit2
+
+from reconciler.gitstate.refs import tree_file
+from reconciler.vocabulary.keys import TaskKey
+
+QUEUE_FILE = "queue.json"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    key: TaskKey
+    priority: int
+    created: float
+    not_before: float | None
+    generation: int
+    spec: str
+    agents: tuple[str, ...]
+    ttl_hint: int  # the task's timeout, so a claimer can pick a sensible lease length
+
+
+@dataclass(slots=True)
+class QueueIndex:
+    """The claimable tasks, how many tasks each agent holds, and how many it may hold."""
+
+    tasks: list[QueueEntry] = field(default_factory=list)
+    running: dict[str, int] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    missions: list[str] = field(default_factory=list)  # every mission declared, to tell a typo from an idle one
+
+    def encode(self) -> bytes:
+        """Compact JSON: it is rewritten with every status commit, for every Queued task."""
+        tasks = [
+            {
+                "key": e.key,
+                "priority": e.priority,
+                "created": e.created,
+                "not_before": e.not_before,
+                "generation": e.generation,
+                "spec": e.spec,
+                "agents": e.agents,
+                "ttl_hint": e.ttl_hint,
+            }
+            for e in self.tasks
+        ]
+        data: dict[str, Any] = {
+            "tasks": tasks,
+            "running": self.running,
+            "replicas": self.replicas,
+            "missions": self.missions,
+        }
+        return (json.dumps(data, separators=(",", ":")) + "\n").encode()
+
+
+def read_queue(repo: pygit2.Repository, status_tip: str | None) -> QueueIndex:
+    if status_tip is None:
+        return QueueIndex()
+    tree = repo[status_tip].peel(pygit2.Commit).tree
+    if QUEUE_FILE not in tree:
+        return QueueIndex()
+    data = json.loads(tree_file(tree, QUEUE_FILE))
+    entries = [QueueEntry(**{**e, "key": TaskKey(e["key"]), "agents": tuple(e["agents"])}) for e in data["tasks"]]
+    return QueueIndex(entries, dict(data["running"]), dict(data.get("replicas", {})), list(data.get("missions", [])))

@@ -1,0 +1,78 @@
+"""Work branches, `refs/heads/mc/work/<mission>/<task>`: the agent's checkpoints and result.
+
+A work commit carries the changes of a worktree checked out on the task's work branch (made
+with `git worktree add DIR mc/work/<mission>/<task>`, or by a mesh node), staged through that
+worktree's own index, so the commit is exactly what `git commit -a` there would record, and
+the worktree is clean afterwards. Without a worktree, the commit records no file change.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import pygit2
+
+from reconciler.gitstate.commits import write_commit
+from reconciler.gitstate.refs import work_branch, work_ref
+from reconciler.gitstate.store import Store
+from reconciler.vocabulary.errors import GitFailure, NotFound, UsageError
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.trailers import Trailer, compose
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, env=env, check=False)
+
+
+def check_worktree(store: Store, key: TaskKey, worktree: Path) -> Path:
+    """The top of `worktree` if it is a checkout of `key`'s work branch in this repository;
+    UsageError saying how to make one otherwise."""
+    branch = work_branch(key)
+    make = f"`git worktree add DIR {branch}` makes one"
+    if not worktree.exists():
+        raise UsageError(f"--worktree {worktree} does not exist; {make}")
+    if not worktree.is_dir():
+        raise UsageError(f"--worktree {worktree} is not a directory; {make}")
+    proc = _git(worktree, "rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel")
+    lines = proc.stdout.split("\n")
+    if proc.returncode != 0 or len(lines) < 2 or not lines[1]:
+        raise UsageError(f"--worktree {worktree} is not a Git work tree; {make}")
+    common, top = Path(lines[0]), Path(lines[1])
+    if os.path.realpath(common) != os.path.realpath(store.repo.path):
+        raise UsageError(f"--worktree {worktree} belongs to another repository ({common}); {make} in {store.where()}")
+    head = _git(top, "symbolic-ref", "--quiet", "HEAD").stdout.strip()
+    if head != work_ref(key):
+        on = head.removeprefix("refs/heads/") or "a detached HEAD"
+        raise UsageError(
+            f"--worktree {worktree} is on {on}, not on the task's work branch {branch}; run `git -C {top} switch {branch}`"
+        )
+    return top
+
+
+def _snapshot(top: Path) -> str:
+    """Stage every change of the worktree in its own index; the tree that index now holds."""
+    add = _git(top, "add", "-A", ".")
+    if add.returncode != 0:
+        raise GitFailure(f"cannot stage the changes of {top}: {add.stderr.strip()}")
+    tree = _git(top, "write-tree")
+    if tree.returncode != 0:
+        raise GitFailure(f"cannot write the tree of {top}: {tree.stderr.strip()}")
+    return tree.stdout.strip()
+
+
+def work_commit(
+    store: Store, key: TaskKey, who: str, subject: str, trailers: Mapping[Trailer, object], worktree: Path | None
+) -> tuple[str, str]:
+    """Create the next commit of `key`'s work branch (objects only): (commit, parent)."""
+    parent = store.read(work_ref(key))
+    if parent is None:
+        raise NotFound(f"{work_ref(key)} does not exist; was the task claimed?", task=key)
+    if worktree is not None:
+        tree = _snapshot(check_worktree(store, key, worktree))
+    else:
+        tree = str(store.repo[parent].peel(pygit2.Commit).tree.id)
+    return write_commit(store.repo, who, compose(subject, trailers), tree, [parent]), parent

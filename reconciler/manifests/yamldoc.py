@@ -1,0 +1,239 @@
+"""Read one YAML manifest safely, keeping the line and column of every node.
+
+PyYAML's loaders accept things a control plane must refuse (duplicate keys, alias bombs,
+unbounded nesting that overflows the stack). This reader walks libyaml's event stream
+iteratively, enforces limits as it goes, and builds plain JSON-like data plus a map from
+field path to source position, so that every later error can name a line and column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler.manifests.findings import FieldPath, Finding, FindingError, format_field_path
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+
+try:
+    _Parser: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml is in every pyyaml wheel
+    _Parser = yaml.SafeLoader
+
+
+class _Resolver(yaml.resolver.Resolver):
+    """YAML 1.1 implicit typing without timestamps: dates stay strings, as JSON expects."""
+
+
+_Resolver.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+
+_STR = "tag:yaml.org,2002:str"
+_SCALAR_TAGS = {
+    _STR,
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+}
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_RESOLVER = _Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+Position = tuple[int, int]
+
+
+@dataclass(slots=True)
+class YamlDoc:
+    """A parsed manifest: its data and the 1-based (line, column) of each value and key."""
+
+    data: Any
+    marks: dict[FieldPath, Position] = field(default_factory=dict)
+    key_marks: dict[FieldPath, Position] = field(default_factory=dict)
+
+    def position(self, path: FieldPath, *, key: bool = False) -> Position:
+        """Position of the node at `path`, or of its nearest ancestor that has one."""
+        if key and path in self.key_marks:
+            return self.key_marks[path]
+        for end in range(len(path), -1, -1):
+            pos = self.marks.get(path[:end])
+            if pos is not None:
+                return pos
+        return (1, 1)
+
+
+def _error(file: str, pos: Position, message: str, path: FieldPath = ()) -> FindingError:
+    return FindingError(Finding(file, pos[0], pos[1], format_field_path(path), message, "yaml"))
+
+
+def _pos(mark: Any) -> Position:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _decode(data: bytes, file: str) -> str:
+    if len(data) > MAX_BYTES:
+        raise _error(file, (1, 1), f"file is {len(data):,} bytes, over the {MAX_BYTES:,}-byte limit")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        head = data[: exc.start]
+        line = head.count(b"\n") + 1
+        column = exc.start - (head.rfind(b"\n") + 1) + 1
+        raise _error(file, (line, column), f"not valid UTF-8 (byte 0x{data[exc.start]:02x})") from None
+
+
+def _scalar(event: Any, file: str, path: FieldPath) -> Any:
+    tag = event.tag
+    if tag is None or tag == "!":
+        if tag == "!" or not event.implicit[0]:
+            return event.value
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+    if tag not in _SCALAR_TAGS:
+        raise _error(file, _pos(event.start_mark), f"YAML tag {tag!r} is not allowed", path)
+    if tag == _STR:
+        return event.value
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+    try:
+        return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+    except (ValueError, yaml.YAMLError):
+        raise _error(
+            file, _pos(event.start_mark), f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}", path
+        ) from None
+
+
+class _Frame:
+    __slots__ = ("container", "key", "path")
+
+    def __init__(self, container: dict[str, Any] | list[Any], path: FieldPath) -> None:
+        self.container = container
+        self.path = path
+        self.key: str | None = None
+
+
+class _Builder:
+    """Turns one document's events into data and marks, refusing what is unsafe as it goes."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.doc = YamlDoc(None)
+        self.stack: list[_Frame] = []
+        self.documents = 0
+        self.nodes = 0
+        self.root_set = False
+
+    def fail(self, event: Any, message: str, path: FieldPath = ()) -> FindingError:
+        return _error(self.file, _pos(event.start_mark), message, path)
+
+    def feed(self, event: Any) -> None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(event, "more than one YAML document; put one manifest in each file")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.stack.pop()
+        elif isinstance(event, yaml.NodeEvent):
+            self.node(event)
+
+    def node(self, event: Any) -> None:
+        top = self.stack[-1] if self.stack else None
+        if isinstance(event, yaml.AliasEvent) or event.anchor:
+            what = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            raise self.fail(
+                event, f"YAML {what}s are not allowed in manifests; write the value out", top.path if top else ()
+            )
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(event, f"more than {MAX_NODES:,} YAML nodes")
+        if top is not None and isinstance(top.container, dict) and top.key is None:
+            self.key(top, event)
+        else:
+            self.value(top, event)
+
+    def key(self, top: _Frame, event: Any) -> None:
+        """A mapping key: a scalar read verbatim (no implicit typing, so `on:` stays "on")."""
+        if not isinstance(event, yaml.ScalarEvent):
+            raise self.fail(event, "mapping keys must be plain strings", top.path)
+        key, path = event.value, (*top.path, event.value)
+        if key in top.container:
+            first = self.doc.key_marks.get(path, (0, 0))
+            raise self.fail(event, f"duplicate key {key!r} (first at line {first[0]})", path)
+        top.key = key
+        self.doc.key_marks[path] = _pos(event.start_mark)
+
+    def value(self, top: _Frame | None, event: Any) -> None:
+        if top is None:
+            path: FieldPath = ()
+        elif isinstance(top.container, dict):
+            assert top.key is not None
+            path = (*top.path, top.key)
+        else:
+            path = (*top.path, len(top.container))
+        self.doc.marks[path] = _pos(event.start_mark)
+        if isinstance(event, yaml.ScalarEvent):
+            value: Any = _scalar(event, self.file, path)
+        else:
+            if event.tag not in (None, "!") and event.tag not in _COLLECTION_TAGS:
+                raise self.fail(event, f"YAML tag {event.tag!r} is not allowed", path)
+            if len(self.stack) >= MAX_DEPTH:
+                raise self.fail(event, f"nested more than {MAX_DEPTH} levels deep")
+            value = {} if isinstance(event, yaml.MappingStartEvent) else []
+        if top is None:
+            self.doc.data, self.root_set = value, True
+        elif isinstance(top.container, dict):
+            assert top.key is not None
+            top.container[top.key] = value
+            top.key = None
+        else:
+            top.container.append(value)
+        if isinstance(event, yaml.CollectionStartEvent):
+            self.stack.append(_Frame(value, path))
+
+
+# Errors whose context mark (where a construct opened) says more than where the parser gave up:
+# an unclosed `[` or quote is reported where it opened, not at the next key or the end of file.
+_OPENED_CONTEXTS = (
+    "while parsing a flow sequence",
+    "while parsing a flow mapping",
+    "while scanning a quoted scalar",
+    "while scanning a simple key",
+)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> FindingError:
+    problem = exc.problem or exc.context or "invalid YAML"
+    if "nesting depth" in problem:
+        # libyaml has a nesting limit of its own (PyYAML >= 6.0.4): report ours, whichever hits first
+        return _error(file, _pos(exc.problem_mark or exc.context_mark), f"nested more than {MAX_DEPTH} levels deep")
+    context, opened, found = exc.context, exc.context_mark, exc.problem_mark
+    if context in _OPENED_CONTEXTS and opened is not None and found is not None:
+        what = context.removeprefix("while parsing ").removeprefix("while scanning ")
+        line, column = _pos(found)
+        return _error(
+            file, _pos(opened), f"YAML syntax error: {what} opened here: {problem} at line {line}, column {column}"
+        )
+    mark = found or opened
+    if mark is not None and "\t" in text[max(mark.index - 1, 0) : mark.index + 1]:
+        problem += " (a tab: YAML is indented with spaces only)"
+    return _error(file, _pos(mark), f"YAML syntax error: {problem}")
+
+
+def parse_yaml(data: bytes, file: str) -> YamlDoc:
+    """Parse exactly one YAML document into JSON-like data; raise FindingError on anything unsafe."""
+    text = _decode(data, file)
+    builder = _Builder(file)
+    try:
+        for event in yaml.parse(text, Loader=_Parser):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, text, file) from None
+    except yaml.YAMLError as exc:
+        raise _error(file, (1, 1), f"YAML error: {exc}") from None
+    if not builder.root_set:
+        raise _error(file, (1, 1), "empty file; expected one manifest")
+    return builder.doc

@@ -1,0 +1,97 @@
+"""A lease as a value: who holds a task, at which generation (the fencing token), until when.
+
+Each commit of a lease chain (`gitstate.leases`) holds one `Lease` as `lease.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from reconciler.vocabulary.clock import iso, parse_iso
+from reconciler.vocabulary.keys import TaskKey
+
+
+class LeaseState(StrEnum):
+    """The state a lease commit records. Only ACTIVE is live; the others end a generation."""
+
+    ACTIVE = "active"  # granted or renewed
+    RELEASED = "released"  # given back by the holder, without using an attempt
+    COMPLETED = "completed"  # the holder reported its result
+    FAILED = "failed"  # the holder reported a failure
+    EXPIRED = "expired"  # not renewed in time (written by the reconciler)
+    REVOKED = "revoked"  # taken back because the task left desired state (reconciler)
+
+
+HOLDER_ENDED = frozenset({LeaseState.RELEASED, LeaseState.COMPLETED, LeaseState.FAILED})
+
+
+class LeaseAction(StrEnum):
+    """What the reconciler does to a live lease."""
+
+    EXPIRE = "expire"
+    REVOKE = "revoke"
+
+    @property
+    def ends_in(self) -> LeaseState:
+        return LeaseState.EXPIRED if self is LeaseAction.EXPIRE else LeaseState.REVOKED
+
+
+MAX_TTL = 7 * 24 * 3600.0  # a week: a longer lease is a lock nobody can take back
+_TIMES = ("granted_at", "renewed_at", "expires_at", "started_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    key: str
+    generation: int
+    agent: str
+    node: str | None
+    state: LeaseState
+    granted_at: float
+    renewed_at: float
+    expires_at: float
+    ttl: float
+    started_at: float | None = None
+    reason: str = ""
+    outputs: dict[str, Any] | None = None
+    result_commit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Random per grant. Two contenders that grant the same generation to the same agent in the
+    # same millisecond would otherwise write byte-identical commits, and pushing a commit the
+    # server already has "succeeds": both would believe they won.
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    def live(self, now: float) -> bool:
+        return self.state is LeaseState.ACTIVE and now < self.expires_at
+
+    def renewed(self, now: float, *, started: bool = True) -> Lease:
+        """Renewed until `now + ttl`; `started` also marks the agent started (first renewal)."""
+        return replace(
+            self,
+            renewed_at=now,
+            expires_at=now + self.ttl,
+            started_at=self.started_at if self.started_at is not None or not started else now,
+        )
+
+    def ended(self, state: LeaseState, reason: str, now: float) -> Lease:
+        return replace(self, state=state, reason=reason, renewed_at=now)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["state"] = str(self.state)
+        for name in _TIMES:
+            data[name] = iso(data[name])
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Lease:
+        data = json.loads(text)
+        for name in _TIMES:
+            data[name] = parse_iso(data[name])
+        data["state"] = LeaseState(data["state"])
+        data["key"] = TaskKey(data["key"])
+        return cls(**data)

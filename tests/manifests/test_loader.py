@@ -1,0 +1,88 @@
+"""Loading from a commit or a directory, and reparsing only what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+from reconciler.manifests.checks import all_findings
+from reconciler.manifests.loader import DirSource, GitSource, load
+from reconciler.manifests.model import Task
+from reconciler.manifests.source import open_source, tree_at
+from tests.conftest import TASK
+
+
+def commit_file(repo: pygit2.Repository, rel: str, text: str, message: str) -> pygit2.Commit:
+    """Commit one file change on HEAD without touching the working tree."""
+    head = repo.head.peel(pygit2.Commit)
+    index = pygit2.Index()
+    index.read_tree(head.tree)
+    index.add(pygit2.IndexEntry(rel, repo.create_blob(text.encode()), pygit2.enums.FileMode.BLOB))
+    tree = index.write_tree(repo)
+    sig = pygit2.Signature("t", "t@t")
+    oid = repo.create_commit("HEAD", sig, sig, message, tree, [head.id])
+    return repo[oid].peel(pygit2.Commit)
+
+
+def test_git_and_directory_sources_agree(repo: Path) -> None:
+    from_git = load(open_source(repo, "HEAD"))
+    from_dir = load(open_source(repo, None))
+    assert {p: f.oid for p, f in from_git.files.items()} == {p: f.oid for p, f in from_dir.files.items()}
+    assert all_findings(from_git) == all_findings(from_dir) == []
+
+
+def test_typed_objects(repo: Path) -> None:
+    snap = load(DirSource(repo))
+    task = snap.files["missions/m/tasks/hello.yaml"].obj
+    assert isinstance(task, Task)
+    assert (task.mission, task.name, task.kluster, task.paths) == ("m", "hello", "main", ("notes/**",))
+    assert task.agent.match_labels == {"role": "worker"}
+    assert task.retries.max_attempts == 3
+
+
+def test_incremental_reload_parses_only_changed_blobs(repo: Path) -> None:
+    git = pygit2.Repository(str(repo))
+    first = load(GitSource(git, tree_at(git, "HEAD")))
+    assert (first.parsed, first.reused) == (5, 0)
+    same = load(GitSource(git, tree_at(git, "HEAD")), previous=first)
+    assert (same.parsed, same.reused) == (0, 5)
+    commit_file(git, "missions/m/tasks/b.yaml", TASK.format(name="b", needs="[hello]"), "add b")
+    second = load(GitSource(git, tree_at(git, "HEAD")), previous=first)
+    assert (second.parsed, second.reused) == (1, 5)
+    assert set(second.files) == set(first.files) | {"missions/m/tasks/b.yaml"}
+    assert all_findings(second) == []
+    commit_file(git, "missions/m/tasks/b.yaml", TASK.format(name="b", needs="[ghost]"), "break b")
+    third = load(GitSource(git, tree_at(git, "HEAD")), previous=second)
+    assert third.parsed == 1
+    assert [f.message for f in all_findings(third)] == ["unknown task 'ghost' in mission 'm'"]
+
+
+def test_unchanged_kind_directory_is_reused_whole(repo: Path) -> None:
+    git = pygit2.Repository(str(repo))
+    first = load(GitSource(git, tree_at(git, "HEAD")))
+    commit_file(
+        git, "missions/m/mission.yaml", (repo / "missions/m/mission.yaml").read_text() + "  domain: x\n", "edit"
+    )
+    second = load(GitSource(git, tree_at(git, "HEAD")), previous=first)
+    assert second.parsed == 1
+    assert second.files["missions/m/tasks/hello.yaml"] is first.files["missions/m/tasks/hello.yaml"]
+
+
+def test_directory_reload_reuses_by_content_hash(repo: Path) -> None:
+    first = load(DirSource(repo))
+    (repo / "missions/m/tasks/hello.yaml").write_text(
+        (repo / "missions/m/tasks/hello.yaml").read_text() + "  priority: 7\n"
+    )
+    second = load(DirSource(repo), previous=first)
+    assert (second.parsed, second.reused) == (1, 4)
+
+
+def test_symlinks_and_subdirectories_are_not_followed(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.yaml"
+    outside.write_text("a: 1\n")
+    (repo / "missions/m/tasks/link.yaml").symlink_to(outside)
+    (repo / "missions/m/tasks/sub").mkdir()
+    snap = load(DirSource(repo))
+    assert "missions/m/tasks/link.yaml" not in snap.files
+    assert any("subdirectories" in f.message for f in snap.stray)

@@ -1,0 +1,130 @@
+"""The YAML reader refuses hostile input with a located error and never crashes or hangs."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.manifests.findings import FindingError
+from reconciler.manifests.yamldoc import MAX_BYTES, MAX_DEPTH, parse_yaml
+
+
+def error(data: bytes) -> tuple[int, int, str]:
+    with pytest.raises(FindingError) as info:
+        parse_yaml(data, "f.yaml")
+    f = info.value.finding
+    return f.line, f.column, f.message
+
+
+def test_plain_document_keeps_positions_and_json_types() -> None:
+    doc = parse_yaml(b"a: 1\nb:\n  - x\n  - 2024-01-01\n  - yes\non: null\n", "f.yaml")
+    assert doc.data == {"a": 1, "b": ["x", "2024-01-01", True], "on": None}
+    assert doc.position(("b", 1)) == (4, 5)
+    assert doc.position(("b",), key=True) == (2, 1)
+    assert doc.position(("b", 7, "deeper")) == (3, 3)  # nearest ancestor that exists
+
+
+def test_invalid_utf8_names_line_and_column() -> None:
+    assert error(b"a: 1\nbb: \xff\n") == (2, 5, "not valid UTF-8 (byte 0xff)")
+
+
+def test_tab_indentation_is_explained() -> None:
+    line, _, message = error(b"a:\n\tb: 1\n")
+    assert line == 2
+    assert "tab" in message
+
+
+def test_duplicate_keys_are_refused_with_both_lines() -> None:
+    assert error(b"a: 1\nb: 2\na: 3\n") == (3, 1, "duplicate key 'a' (first at line 1)")
+
+
+def test_nested_duplicate_keys() -> None:
+    _, _, message = error(b"spec:\n  x: 1\n  x: 2\n")
+    assert "duplicate key 'x'" in message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a: &x [1]\nb: *x\n",
+        b"a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c, *c]\n",  # billion laughs
+        b"a: *undefined\n",
+    ],
+)
+def test_anchors_and_aliases_are_refused(data: bytes) -> None:
+    _, _, message = error(data)
+    assert "not allowed" in message or "alias" in message
+
+
+def test_billion_laughs_does_not_expand() -> None:
+    lol = b"a: &a [" + b",".join([b"lol"] * 10) + b"]\n"
+    for i in range(1, 10):
+        lol += b"l%d: &l%d [" % (i, i) + b",".join([b"*a" if i == 1 else b"*l%d" % (i - 1)] * 10) + b"]\n"
+    _, _, message = error(lol)
+    assert "anchors are not allowed" in message
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error() -> None:
+    for depth in (MAX_DEPTH + 1, 100_000):
+        _, _, message = error(b"a: " + b"[" * depth + b"]" * depth + b"\n")
+        assert "levels deep" in message
+
+
+def test_deep_mapping_nesting() -> None:
+    text = "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v\n"
+    _, _, message = error(text.encode())
+    assert "levels deep" in message
+
+
+def test_file_of_many_megabytes_is_refused_before_parsing() -> None:
+    _, _, message = error(b"a: '" + b"x" * (MAX_BYTES * 4) + b"'\n")
+    assert "over the" in message
+
+
+def test_many_nodes_are_refused() -> None:
+    _, _, message = error(b"a: [" + b"1," * 200_000 + b"1]\n")
+    assert "YAML nodes" in message
+
+
+def test_multi_document_file_names_second_document() -> None:
+    assert error(b"a: 1\n---\nb: 2\n")[:2] == (2, 1)
+
+
+def test_empty_file() -> None:
+    assert "empty" in error(b"")[2]
+    assert "empty" in error(b"# only a comment\n")[2]
+
+
+@pytest.mark.parametrize(
+    "data", [b"a: !!python/object:os.system ls\n", b"a: !!binary aGk=\n", b"a: !custom x\n", b"!!set {a, b}\n"]
+)
+def test_unsafe_or_unknown_tags_are_refused(data: bytes) -> None:
+    assert "tag" in error(data)[2]
+
+
+def test_complex_keys_are_refused() -> None:
+    assert "keys must be plain strings" in error(b"? [a, b]\n: 1\n")[2]
+
+
+def test_syntax_error_is_located_where_the_unclosed_sequence_opened() -> None:
+    line, column, message = error(b"a: [1, 2\nb: 3\n")
+    assert (line, column) == (1, 4)
+    assert message.startswith("YAML syntax error: a flow sequence opened here:")
+    assert "at line 2" in message
+
+
+def test_unclosed_quote_is_located_where_it_opened() -> None:
+    line, column, message = error(b"kind: Task\ntitle: 'abc\nb: 2\n")
+    assert (line, column) == (2, 8)
+    assert "quoted scalar opened here" in message
+
+
+def test_control_characters_are_an_error() -> None:
+    assert "YAML" in error(b"a: \x00\x01\n")[2]
+
+
+def test_keys_are_verbatim_strings() -> None:
+    assert parse_yaml(b"on: 1\n1: x\nyes: y\n", "f.yaml").data == {"on": 1, "1": "x", "yes": "y"}
+
+
+def test_bom_is_accepted() -> None:
+    assert parse_yaml(b"\xef\xbb\xbfa: 1\n", "f.yaml").data == {"a": 1}
