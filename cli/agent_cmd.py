@@ -18,7 +18,7 @@ import typer
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import branch_option, open_store_at, remote_option, task_key
 from reconciler.vocabulary.errors import UsageError
-from reconciler.vocabulary.leases import MAX_TTL
+from reconciler.vocabulary.leases import MAX_TTL, LeaseState
 
 
 class ClaimOutput(StrEnum):
@@ -203,13 +203,12 @@ def fail(
 ) -> None:
     """Report failure: the task is retried with backoff while attempts remain."""
     from reconciler.agentops.reports import end
-    from reconciler.vocabulary.leases import LeaseState
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
     end(store, key, generation, time.time(), LeaseState.FAILED, reason)
     _show(
-        {"task": key, "generation": generation, "state": "failed"},
+        {"task": key, "generation": generation, "state": str(LeaseState.FAILED)},
         output,
         f"failed {key} generation {generation}: {reason}",
     )
@@ -227,11 +226,12 @@ def release(
 ) -> None:
     """Give the task back without using up an attempt."""
     from reconciler.agentops.reports import end
-    from reconciler.vocabulary.leases import LeaseState
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
     end(store, key, generation, time.time(), LeaseState.RELEASED, reason)
     _show(
-        {"task": key, "generation": generation, "state": "released"}, output, f"released {key} generation {generation}"
+        {"task": key, "generation": generation, "state": str(LeaseState.RELEASED)},
+        output,
+        f"released {key} generation {generation}",
     )

@@ -9,7 +9,7 @@ from reconciler.manifests.desired import DesiredState
 from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Task
 from reconciler.vocabulary.clock import iso
 from reconciler.vocabulary.kinds import Kind
-from reconciler.vocabulary.leases import Lease
+from reconciler.vocabulary.leases import Lease, LeaseState
 from reconciler.vocabulary.status import TaskStatus
 
 
@@ -48,7 +48,7 @@ LEASE_COLUMNS = ["TASK", "GEN", "STATE", "HOLDER", "NODE", "EXPIRES"]
 
 
 def lease_row(key: str, lease: Lease, now: float) -> list[str]:
-    if lease.state == "active":
+    if lease.state is LeaseState.ACTIVE:
         left = lease.expires_at - now
         expires = f"in {left:.0f}s" if left > 0 else f"{-left:.0f}s ago (expired)"
     else:

@@ -252,7 +252,7 @@ class Reconciler:
             result.transitions += plan.transitions
             result.status_commit = commit
             # What we just wrote is the input of the next pass, and a decision on its own output
-            # changes nothing (tests/test_decide.py checks it): skip that pass unless refs moved.
+            # changes nothing (tests/control/test_decide_machine.py checks it): skip that pass unless refs moved.
             self._lease_state = tuple(sorted(self.lease_tips.items()))
             self._last_inputs = (desired.commit, commit, self._lease_state)
             break

@@ -1,16 +1,15 @@
-"""`mc init`: lay out a ready mission repository, idempotently."""
+"""`mc init`: lay out a ready mission repository, idempotently, and commit what it created."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
 
+from reconciler.gitstate.commits import signature
 from reconciler.vocabulary.errors import UsageError
-
-_DNS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+from reconciler.vocabulary.keys import check_name
 
 PRINCIPALS = """\
 # People and CI identities who may approve work. Add SSH public keys to make approvals count.
@@ -88,14 +87,13 @@ def _signature(repo: pygit2.Repository) -> pygit2.Signature:
     try:
         return repo.default_signature
     except (KeyError, pygit2.GitError):
-        return pygit2.Signature("MissionControl", "mc@localhost")
+        return signature("mc-init")
 
 
 def init_repository(root: Path, mission: str = "my-mission", owner: str = "admin") -> InitResult:
     """Create whatever is missing of a mission repository at `root`; never overwrite a file."""
-    for what, value in (("mission", mission), ("owner", owner)):
-        if not _DNS.match(value):
-            raise UsageError(f"{what} name {value!r} must be a DNS label (lowercase letters, digits and '-')")
+    check_name("mission", mission)
+    check_name("owner", owner)
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} exists and is not a directory")
     root.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,9 @@
 
 The reconciler writes it with every status commit: for each Queued task, its priority, age,
 backoff, processed lease generation, spec blob and the ids of the agents allowed to take it;
-and for each agent, how many tasks it holds and its `replicas` limit (as of that pass); and the
-names of every mission and agent declared, so that a claim can tell a typo from an idle queue.
+and for each agent, how many tasks it holds and its `replicas` limit (as of that pass: the keys
+of `replicas` are every agent declared); and every mission declared. So a claim can tell a typo
+in an agent or mission name from a queue that is merely empty.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from reconciler.manifests.layout import Location
 from reconciler.manifests.model import Manifest, build
 from reconciler.manifests.schema_check import check_output_schema, check_schema
 from reconciler.manifests.yamldoc import YamlDoc, parse_yaml
+from reconciler.vocabulary.keys import DNS_LABEL, DNS_RULE
 from reconciler.vocabulary.kinds import Kind
 
 
@@ -59,6 +60,12 @@ def _glob_fields(kind: str, data: dict[str, Any]) -> list[tuple[FieldPath, str]]
 
 def _semantic_findings(mf: ManifestFile, data: dict[str, Any]) -> list[Finding]:
     kind, found = mf.location.kind, []
+    mission = mf.location.mission
+    if mission is not None and not DNS_LABEL.match(mission):
+        # a mission's name becomes part of ref names (refs/mc/leases/<mission>/<task>)
+        found.append(
+            Finding(mf.path, 1, 1, "", f"mission directory {mission!r} is not a DNS label: {DNS_RULE}", "layout")
+        )
     for where, pattern in _glob_fields(kind, data):
         try:
             check_glob(pattern)

@@ -13,9 +13,8 @@ from jsonschema.exceptions import ValidationError
 
 from reconciler.manifests.findings import FieldPath, Finding, format_field_path
 from reconciler.manifests.yamldoc import YamlDoc
+from reconciler.vocabulary.keys import DNS_LABEL, DNS_RULE
 
-_DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_DNS_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
 _JSON_TYPES = {
     dict: "a mapping",
     list: "a list",
@@ -58,8 +57,8 @@ def _message(err: ValidationError) -> str:
         return f"must be {expected!r}, not {value!r}"
     if kind == "enum":
         return f"must be one of {', '.join(repr(v) for v in expected)}; got {value!r}"
-    if kind == "pattern" and expected == _DNS_LABEL:
-        return f"{value!r} is not a DNS label: {_DNS_RULE}"
+    if kind == "pattern" and expected == DNS_LABEL.pattern:
+        return f"{value!r} is not a DNS label: {DNS_RULE}"
     if kind == "pattern":
         return f"{value!r} does not match the pattern {expected}"
     if kind in ("minProperties", "maxProperties") and schema.get("minProperties") == schema.get("maxProperties") == 1:

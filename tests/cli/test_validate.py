@@ -10,7 +10,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from tests.conftest import findings, mc, write
+from tests.conftest import findings, git, mc, write
 
 
 def messages(root: Path) -> list[str]:
@@ -325,10 +325,8 @@ def test_a_file_broken_before_its_name_is_read_is_not_reported_unknown_elsewhere
 def test_a_duplicate_name_is_reported_on_the_file_a_change_adds(repo: Path, add_task: Callable[..., Path]) -> None:
     body = "apiVersion: missioncontrol.dev/v1\nkind: Task\nmetadata: {{name: {name}}}\nspec: {{title: t, kluster: main, agent: {{name: worker}}}}\n"
     add_task("zz-old", text=body.format(name="shared"))
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "old"], check=True
-    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "old")
     add_task("aa-new", text=body.format(name="shared"))
     without = [f["file"] for f in findings(str(repo)) if "duplicate Task name" in f["message"]]
     assert [Path(f).name for f in without] == ["zz-old.yaml"]  # no base: all but the first by path
@@ -341,3 +339,16 @@ def test_validate_takes_dash_c_like_every_command(repo: Path) -> None:
     result = mc("validate", "-C", str(repo))
     assert result.exit_code == 0, result.output
     assert "5 manifests checked" in result.stderr
+
+
+@pytest.mark.parametrize("directory", ["Bad_Dir", "_system"])
+def test_a_mission_directory_that_is_not_a_dns_label_is_refused_and_not_reconciled(repo: Path, directory: str) -> None:
+    text = (repo / "missions/m/tasks/hello.yaml").read_text().replace("name: hello", "name: reconciler")
+    write(repo, f"missions/{directory}/tasks/reconciler.yaml", text)
+    out = messages(repo)
+    assert any(f"mission directory '{directory}' is not a DNS label" in m for m in out), out
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "bad")
+    assert mc("reconcile", "-C", str(repo)).exit_code == 0
+    tree = pygit2.Repository(str(repo)).revparse_single("refs/mc/status").peel(pygit2.Tree)
+    assert directory not in tree  # never reconciled, so never claimable under a ref name it chose

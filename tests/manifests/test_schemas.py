@@ -53,3 +53,11 @@ def test_every_field_is_described_and_objects_are_closed(path: Path) -> None:
 def test_packaged_schemas_are_the_repository_schemas() -> None:
     for kind in Kind:
         assert load_schema(kind) == json.loads((ROOT / "schemas" / f"{kind.lower()}.schema.json").read_text())
+
+
+def test_every_name_pattern_is_the_one_dns_label() -> None:
+    from reconciler.vocabulary.keys import DNS_LABEL
+
+    for kind in Kind:
+        schema = json.loads((ROOT / "schemas" / f"{kind.lower()}.schema.json").read_text())
+        assert schema["properties"]["metadata"]["properties"]["name"]["pattern"] == DNS_LABEL.pattern

@@ -128,3 +128,12 @@ def test_keys_are_verbatim_strings() -> None:
 
 def test_bom_is_accepted() -> None:
     assert parse_yaml(b"\xef\xbb\xbfa: 1\n", "f.yaml").data == {"a": 1}
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 100, 1_000, 10_000])
+def test_deep_nesting_gets_our_message_whichever_layer_detects_it(depth: int) -> None:
+    """Our limit (64) or libyaml's own (PyYAML >= 6.0.4): the user reads the same finding."""
+    for doc in (b"a: " + b"[" * depth + b"]" * depth, b"a: " + b"{b: " * depth + b"1" + b"}" * depth):
+        line, _, message = error(doc)
+        assert line == 1
+        assert message == f"nested more than {MAX_DEPTH} levels deep"

@@ -1,4 +1,4 @@
-"""The phase table (DESIGN.md section 3): which edges exist, and how an illegal one is refused."""
+"""The phase table (docs/design.md, "Task state machine"): which edges exist, and how an illegal one is refused."""
 
 from __future__ import annotations
 
