@@ -18,7 +18,7 @@ import typer
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import branch_option, open_store_at, remote_option, task_key
 from reconciler.vocabulary.errors import UsageError
-from reconciler.vocabulary.leases import MAX_TTL, LeaseState
+from reconciler.vocabulary.leases import MAX_TTL, LeaseHandle, LeaseState
 
 
 class ClaimOutput(StrEnum):
@@ -37,6 +37,31 @@ def _generation() -> Any:
         min=1,
         help="The lease generation you hold (env MC_LEASE_GENERATION).",
     )
+
+
+def _token() -> Any:
+    return typer.Option(
+        None,
+        "--lease-token",
+        envvar="MC_LEASE_TOKEN",
+        help="The lease secret `mc claim` returned (env MC_LEASE_TOKEN): only the holder may report.",
+        show_default=False,
+    )
+
+
+def _agent() -> Any:
+    return typer.Option(
+        None,
+        "--agent",
+        envvar="MC_AGENT_ID",
+        help="Your agent id; checked against the lease's holder (env MC_AGENT_ID).",
+    )
+
+
+def _handle(generation: int, token: str | None, agent: str | None) -> LeaseHandle:
+    if not token:
+        raise UsageError("say which lease you hold: --lease-token or MC_LEASE_TOKEN (printed by `mc claim`)")
+    return LeaseHandle(generation, token, agent or None)
 
 
 def _mission() -> Any:
@@ -113,6 +138,8 @@ def claim(
 def heartbeat(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     generation: int = _generation(),
+    token: str | None = _token(),
+    agent: str | None = _agent(),
     mission: str | None = _mission(),
     output: Output = output_option(),
     repo: str = repo_option(),
@@ -124,7 +151,7 @@ def heartbeat(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    lease = do_heartbeat(store, key, generation, time.time())
+    lease = do_heartbeat(store, key, _handle(generation, token, agent), time.time())
     _show(
         {"task": key, "generation": generation, "expiresAt": iso(lease.expires_at)},
         output,
@@ -137,6 +164,8 @@ def checkpoint(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     message: str = typer.Option(..., "--message", help="What this checkpoint holds."),
     generation: int = _generation(),
+    token: str | None = _token(),
+    agent: str | None = _agent(),
     worktree: Path | None = _worktree("the checkpoint records (default: none)"),
     mission: str | None = _mission(),
     output: Output = output_option(),
@@ -148,7 +177,7 @@ def checkpoint(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    commit = do_checkpoint(store, key, generation, message, time.time(), worktree)
+    commit = do_checkpoint(store, key, _handle(generation, token, agent), message, time.time(), worktree)
     _show({"task": key, "generation": generation, "commit": commit}, output, f"checkpoint {commit[:12]} on {key}")
 
 
@@ -172,6 +201,8 @@ def complete(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     outputs: str | None = typer.Option(None, "--outputs", help="A JSON file (or - for stdin) with the typed result."),
     generation: int = _generation(),
+    token: str | None = _token(),
+    agent: str | None = _agent(),
     worktree: Path | None = _worktree("the result records"),
     mission: str | None = _mission(),
     output: Output = output_option(),
@@ -183,7 +214,8 @@ def complete(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    commit = do_complete(store, key, generation, time.time(), _read_outputs(outputs), worktree)
+    handle = _handle(generation, token, agent)
+    commit = do_complete(store, key, handle, time.time(), _read_outputs(outputs), worktree)
     _show(
         {"task": key, "generation": generation, "resultCommit": commit},
         output,
@@ -196,6 +228,8 @@ def fail(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     reason: str = typer.Option(..., "--reason", help="Why the attempt failed."),
     generation: int = _generation(),
+    token: str | None = _token(),
+    agent: str | None = _agent(),
     mission: str | None = _mission(),
     output: Output = output_option(),
     repo: str = repo_option(),
@@ -206,7 +240,7 @@ def fail(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    end(store, key, generation, time.time(), LeaseState.FAILED, reason)
+    end(store, key, _handle(generation, token, agent), time.time(), LeaseState.FAILED, reason)
     _show(
         {"task": key, "generation": generation, "state": str(LeaseState.FAILED)},
         output,
@@ -218,6 +252,8 @@ def fail(
 def release(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     generation: int = _generation(),
+    token: str | None = _token(),
+    agent: str | None = _agent(),
     reason: str = typer.Option("", "--reason", help="Why you give it back."),
     mission: str | None = _mission(),
     output: Output = output_option(),
@@ -229,7 +265,7 @@ def release(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    end(store, key, generation, time.time(), LeaseState.RELEASED, reason)
+    end(store, key, _handle(generation, token, agent), time.time(), LeaseState.RELEASED, reason)
     _show(
         {"task": key, "generation": generation, "state": str(LeaseState.RELEASED)},
         output,

@@ -11,7 +11,7 @@ from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.loader import Snapshot, load
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import Manifest
-from reconciler.manifests.source import open_source
+from reconciler.manifests.source import open_mission_repository
 from reconciler.vocabulary.errors import UsageError
 from reconciler.vocabulary.kinds import Kind
 
@@ -33,7 +33,8 @@ def kind_of(word: str) -> Kind:
 
 
 def load_desired(repo: str, rev: str | None) -> tuple[Snapshot, DesiredState]:
-    snapshot = load(open_source(Path(repo), rev))
+    _, source = open_mission_repository(Path(repo), rev)
+    snapshot = load(source)
     broken = {f.file for mf in snapshot.manifests() for f in errors(mf.findings)}
     if broken:
         err.print(

@@ -47,7 +47,9 @@ def _phase(task: Task, observed: dict[str, TaskStatus]) -> list[str]:
 LEASE_COLUMNS = ["TASK", "GEN", "STATE", "HOLDER", "NODE", "EXPIRES"]
 
 
-def lease_row(key: str, lease: Lease, now: float) -> list[str]:
+def lease_row(key: str, lease: Lease | str, now: float) -> list[str]:
+    if isinstance(lease, str):
+        return [key, "-", "corrupt", "-", "", lease]
     if lease.state is LeaseState.ACTIVE:
         left = lease.expires_at - now
         expires = f"in {left:.0f}s" if left > 0 else f"{-left:.0f}s ago (expired)"
@@ -56,7 +58,9 @@ def lease_row(key: str, lease: Lease, now: float) -> list[str]:
     return [key, str(lease.generation), lease.state, lease.agent, lease.node or "", expires]
 
 
-def lease_doc(key: str, lease: Lease) -> dict[str, Any]:
+def lease_doc(key: str, lease: Lease | str) -> dict[str, Any]:
+    if isinstance(lease, str):
+        return {"task": key, "state": "corrupt", "reason": lease}
     return {
         "task": key,
         "generation": lease.generation,

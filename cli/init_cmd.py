@@ -39,5 +39,5 @@ def init(
     for rel in result.kept:
         out.print(f"kept     {rel}")
     if result.commit:
-        out.print(f"committed {result.commit[:12]} (initial commit)")
+        out.print(f"committed {result.commit[:12]} (the files created above)")
     out.print(f"next: mc validate {path}")

@@ -31,22 +31,34 @@ def statuses(path: str) -> dict[str, TaskStatus]:
     from reconciler.gitstate.store import Store
 
     repo = _repo(path)
-    return read_status(Store(repo)).tasks if repo is not None else {}
+    if repo is None:
+        return {}
+    view = read_status(Store(repo))
+    for why in view.corrupt.values():
+        from cli.common import err
+
+        err.print(f"warning: {why}; that task is held until it is repaired", markup=False, highlight=False)
+    return view.tasks
 
 
-def leases(path: str, mission: str | None = None) -> list[tuple[str, Lease]]:
-    """The tip of every task's lease chain, sorted by task."""
+def leases(path: str, mission: str | None = None) -> list[tuple[str, Lease | str]]:
+    """The tip of every task's lease chain, sorted by task; a chain that cannot be read gives
+    the reason instead of a lease."""
     from cli.store_opts import open_repo
     from reconciler.gitstate.leases import lease_at
-    from reconciler.gitstate.refs import LEADER_KEY, LEASES_PREFIX
+    from reconciler.gitstate.refs import LEASES_PREFIX
+    from reconciler.vocabulary.errors import CorruptState
 
     repo = open_repo(path)
-    out = []
-    for name in repo.references:
-        if not name.startswith(LEASES_PREFIX):
+    out: list[tuple[str, Lease | str]] = []
+    for ref in repo.references.iterator():
+        if not ref.name.startswith(LEASES_PREFIX):
             continue
-        key = name[len(LEASES_PREFIX) :]
-        if key == LEADER_KEY or (mission is not None and not key.startswith(mission + "/")):
+        key = ref.name[len(LEASES_PREFIX) :]
+        if mission is not None and not key.startswith(mission + "/"):
             continue
-        out.append((key, lease_at(repo, str(repo.references[name].target))))
-    return sorted(out)
+        try:
+            out.append((key, lease_at(repo, str(ref.target))))
+        except CorruptState as exc:
+            out.append((key, str(exc)))
+    return sorted(out, key=lambda kv: kv[0])

@@ -11,7 +11,6 @@ import typer
 from rich.markup import escape
 
 from cli.common import emit_json, err, handle_errors, out, repo_option
-from reconciler.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:
     from reconciler.manifests.findings import Finding
@@ -72,14 +71,10 @@ def validate(
     Exits 0 when valid, 1 when there are errors, 2 on a usage error.
     """
     from reconciler.manifests.checks import all_findings, errors
-    from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, is_mission_root
     from reconciler.manifests.loader import load
-    from reconciler.manifests.source import base_blobs, mission_root, open_source
+    from reconciler.manifests.source import base_blobs, open_mission_repository
 
-    root = mission_root(path if path is not None else Path(repo))
-    source = open_source(root, rev)
-    if not is_mission_root({e.name for e in source.entries("")}):
-        raise UsageError(f"{root} is not a mission repository: it has neither {PRINCIPALS_FILE} nor {MISSIONS_DIR}/")
+    root, source = open_mission_repository(path if path is not None else Path(repo), rev)
     snapshot = load(source)
     findings = all_findings(snapshot, base_blobs(root, base) if base is not None else None)
     shown = {id(f): os.path.normpath(os.path.join(root, f.file)) for f in findings}
@@ -93,7 +88,10 @@ def validate(
         for f in findings:
             out.print(_text(f, shown[id(f)]), markup=True)
         warnings = len(findings) - len(bad)
-        summary = f"{len(snapshot.files)} manifests checked: {len(bad)} errors, {warnings} warnings"
+        summary = (
+            f"{len(snapshot.files)} manifests checked: "
+            f"{len(bad)} error{'' if len(bad) == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'}"
+        )
         err.print(f"[red]{summary}[/red]" if bad else f"[green]{summary}[/green]", markup=True)
     if bad:
         raise typer.Exit(1)

@@ -52,9 +52,45 @@ def write(root: Path, rel: str, text: str) -> Path:
     return path
 
 
+# The lease tokens of the claims a test made, by (task, generation): the report helpers present
+# them as the holder would (an agent keeps the token its claim printed). Tests of the token
+# itself pass --lease-token or MC_LEASE_TOKEN explicitly, which wins.
+LEASE_TOKENS: dict[tuple[str, int], str] = {}
+REPORTS = ("heartbeat", "checkpoint", "complete", "fail", "release")
+
+
+@pytest.fixture(autouse=True)
+def _forget_lease_tokens() -> None:
+    LEASE_TOKENS.clear()
+
+
+def remember_claim(stdout: str) -> None:
+    """Keep the token of a claim printed as JSON."""
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return
+    if isinstance(data, dict) and "leaseToken" in data:
+        LEASE_TOKENS[(str(data["task"]), int(data["generation"]))] = str(data["leaseToken"])
+
+
+def as_holder(args: list[str]) -> list[str]:
+    """`args` of a report, with the holder's lease token added when the test did not give one."""
+    if not args or args[0] not in REPORTS or "--lease-token" in args or "-g" not in args:
+        return args
+    task, generation = args[1].split("/")[-1], args[args.index("-g") + 1]
+    mine = sorted((g, t) for (k, g), t in LEASE_TOKENS.items() if k.endswith("/" + task))
+    # the token of that generation's claim; for a generation never granted, the latest one's
+    token = next((t for g, t in mine if str(g) == generation), mine[-1][1] if mine else None)
+    return [*args, "--lease-token", token] if token else args
+
+
 def mc(*args: str) -> Result:
     """Run `mc` in-process; exit codes and stdout/stderr as a user would see them."""
-    return CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, as_holder(list(args)))
+    if args[:1] == ("claim",) and result.exit_code == 0:
+        remember_claim(result.stdout)
+    return result
 
 
 def findings(*args: str) -> list[dict[str, Any]]:

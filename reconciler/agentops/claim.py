@@ -7,13 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.gitstate.holdings import Holding, holdings_update, read_holdings, still_held
 from reconciler.gitstate.leases import advance, read_lease
 from reconciler.gitstate.queue import QueueEntry, QueueIndex, read_queue
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, work_branch, work_ref
 from reconciler.gitstate.store import Store
-from reconciler.vocabulary.errors import Conflict, NotFound, NothingToClaim, UsageError
+from reconciler.vocabulary.errors import Conflict, CorruptState, NotFound, NothingToClaim, UsageError
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.leases import MAX_TTL, Lease, LeaseState
+from reconciler.vocabulary.leases import MAX_TTL, Lease, LeaseState, new_secret, secret_hash
 
 DEFAULT_TTL = 60.0
 
@@ -24,6 +25,7 @@ class Claimed:
     lease_commit: str
     work_ref: str
     work_commit: str
+    secret: str  # the lease token: only the holder knows it; Git keeps its hash
 
     def to_dict(self) -> dict[str, Any]:
         key = TaskKey(self.lease.key)
@@ -37,8 +39,10 @@ class Claimed:
             "expiresAt": json.loads(self.lease.to_json())["expires_at"],
             "ttlSeconds": self.lease.ttl,
             "leaseCommit": self.lease_commit,
-            "workBranch": self.work_ref,
+            "workBranch": self.work_ref.removeprefix("refs/heads/"),
+            "workRef": self.work_ref,
             "workCommit": self.work_commit,
+            "leaseToken": self.secret,
         }
 
     def environment(self) -> dict[str, str]:
@@ -49,6 +53,7 @@ class Claimed:
             "MC_TASK": key.name,
             "MC_AGENT_ID": self.lease.agent,
             "MC_LEASE_GENERATION": str(self.lease.generation),
+            "MC_LEASE_TOKEN": self.secret,
             "MC_WORK_BRANCH": work_branch(key),
         }
 
@@ -90,7 +95,10 @@ def claim(
     ttl: float = DEFAULT_TTL,
     replicas: int | None = None,
 ) -> Claimed:
-    """Take the next ready task this agent may run (highest priority, then oldest) by CAS."""
+    """Take the next ready task this agent may run (highest priority, then oldest) by CAS.
+
+    The grant moves the task's lease chain, creates its work branch if need be, and moves the
+    agent's holdings (the replicas limit) in one transaction: all or nothing."""
     if not 1.0 <= ttl <= MAX_TTL:  # also refuses inf and nan
         raise UsageError(f"a lease lasts from 1 to {MAX_TTL:.0f} seconds, not {ttl}")
     store.sync()
@@ -100,36 +108,82 @@ def claim(
             f"no status yet in {store.where()}: the reconciler has not run a pass; "
             "start it with `mc reconciler run` (or run `mc reconcile` once)"
         )
-    index = read_queue(store.repo, status_tip)
+    try:
+        index = read_queue(store.repo, status_tip)
+    except CorruptState as exc:
+        raise NothingToClaim(str(exc)) from None
     if mission is not None and index.missions and mission not in index.missions:
         raise NotFound(f"unknown mission {mission!r}{_suggest(mission, index.missions)}", mission=mission)
     agent = resolve_agent(index, agent)
     limit = replicas if replicas is not None else index.replicas.get(agent)
-    if limit is not None and index.running.get(agent, 0) >= limit:
-        raise NothingToClaim(f"agent {agent} already runs {index.running[agent]} task(s) (replicas: {limit})")
     candidates = sorted(
         (e for e in index.tasks if _eligible(e, agent, mission, now)), key=lambda e: (-e.priority, e.created, e.key)
     )
-    main = store.require_desired() if candidates else None
-    for entry in candidates:
-        tip, lease = read_lease(store, entry.key)
-        if lease is not None and (lease.generation > entry.generation or lease.live(now)):
-            continue  # claimed since the reconciler's last pass
-        generation = max(entry.generation, lease.generation if lease else 0) + 1
-        granted = Lease(entry.key, generation, agent, node, LeaseState.ACTIVE, now, now, now + ttl, ttl)
-        branch = work_ref(entry.key)
-        work_tip = store.read(branch)
-        extra: tuple[Update, ...] = ()
-        if work_tip is None:
-            assert main is not None
-            work_tip = main
-            extra = (Update(branch, main, ZERO),)
-        subject = f"lease {entry.key}: grant generation {generation} to {agent}" + (f" on {node}" if node else "")
-        try:
-            commit = advance(store, granted, tip, subject, also=extra, who=agent)
-        except Conflict:
-            continue  # another claimer won this one; try the next
-        return Claimed(granted, commit, branch, work_tip)
     if not candidates:
         raise NothingToClaim(f"no task is ready for agent {agent}" + (f" in mission {mission}" if mission else ""))
+    main = store.require_desired()
+    slots = _Slots(store, agent, limit, now)
+    for entry in candidates:
+        for _ in range(CLAIM_ATTEMPTS):
+            slots.check()
+            try:
+                tip, lease = read_lease(store, entry.key)
+            except CorruptState:
+                break  # reported by the reconciler; the other tasks are served as usual
+            if lease is not None and (lease.generation > entry.generation or lease.live(now)):
+                break  # claimed since the reconciler's last pass
+            generation = max(entry.generation, lease.generation if lease else 0) + 1
+            secret = new_secret()
+            granted = Lease(
+                entry.key,
+                generation,
+                agent,
+                node,
+                LeaseState.ACTIVE,
+                now,
+                now,
+                now + ttl,
+                ttl,
+                secret_sha256=secret_hash(secret),
+            )
+            branch = work_ref(entry.key)
+            work_tip = store.read(branch)
+            extra = [slots.take(entry.key, generation)]
+            if work_tip is None:
+                work_tip = main
+                extra.append(Update(branch, main, ZERO))
+            subject = f"lease {entry.key}: grant generation {generation} to {agent}" + (f" on {node}" if node else "")
+            try:
+                commit = advance(store, granted, tip, subject, also=tuple(extra), who=agent)
+            except Conflict:
+                store.sync()
+                slots.reread()  # another claim of this task, or of this agent, won: look again
+                continue
+            return Claimed(granted, commit, branch, work_tip, secret)
     raise NothingToClaim(f"every ready task for agent {agent} was claimed by someone else")
+
+
+CLAIM_ATTEMPTS = 4
+
+
+class _Slots:
+    """The agent's holdings, checked against its replicas limit before each attempt."""
+
+    def __init__(self, store: Store, agent: str, limit: int | None, now: float) -> None:
+        self.store, self.agent, self.limit, self.now = store, agent, limit, now
+        self.reread()
+
+    def reread(self) -> None:
+        self.tip, held = read_holdings(self.store, self.agent)
+        self.live = still_held(self.store, held, self.now)
+
+    def check(self) -> None:
+        if self.limit is not None and len(self.live) >= self.limit:
+            raise NothingToClaim(
+                f"agent {self.agent} already holds {len(self.live)} task(s) (replicas: {self.limit}): "
+                + ", ".join(h.key for h in self.live)
+            )
+
+    def take(self, key: str, generation: int) -> Update:
+        held = [*self.live, Holding(key, generation)]
+        return holdings_update(self.store, self.agent, self.tip, held, f"agent {self.agent}: holds {key}")

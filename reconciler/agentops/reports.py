@@ -1,7 +1,8 @@
 """Reports on a held lease: heartbeat, checkpoint, complete, fail and release.
 
-Every report names the lease generation it holds. It is checked against the tip of the lease
-chain, and the write itself is a transaction that moves the work branch and/or the lease chain
+Every report presents a `LeaseHandle`: the generation it holds (the fencing token) and the
+lease secret its claim returned (the credential; Git stores only its hash), so only the holder
+can report. Both are checked against the tip of the lease chain, and the write itself is a transaction that moves the work branch and/or the lease chain
 only if the lease chain is still at that tip: a holder that was presumed dead and comes back
 cannot overwrite its successor's work.
 """
@@ -29,7 +30,7 @@ from reconciler.manifests.outputs import output_error
 from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
-from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.leases import Lease, LeaseHandle, LeaseState
 from reconciler.vocabulary.trailers import Trailer, WorkKind
 
 FENCED_ATTEMPTS = 8
@@ -49,19 +50,20 @@ def _status_blob(store: Store, key: TaskKey) -> dict[str, Any] | None:
     return data
 
 
-def _fenced(store: Store, key: TaskKey, generation: int, now: float, write: Callable[[str, Lease], T]) -> T:
-    """Run `write(tip, lease)` under the current lease of `key` at `generation`.
+def _fenced(store: Store, key: TaskKey, handle: LeaseHandle, now: float, write: Callable[[str, Lease], T]) -> T:
+    """Run `write(tip, lease)` under the current lease of `key`, if `handle` is its holder's.
 
     The write is a CAS on the lease chain's tip. It also loses when the holder itself moved
     the chain in the meantime (a heartbeat from its background loop, racing a checkpoint or
     the result): then the generation is still current and the write is retried on the new
-    tip. Once the generation is no longer current, `current` refuses with StaleGeneration.
+    tip. Once the generation is no longer current, `current` refuses with StaleGeneration; a
+    wrong secret or agent is refused with NotHolder, before anything is written.
     """
     store.sync()
     if read_lease(store, key)[0] is None and _status_blob(store, key) is None:
         raise NotFound(f"unknown task {key}: no status and no lease; see `mc get tasks`", task=key)
     for attempt in range(FENCED_ATTEMPTS):
-        tip, lease = current(store, key, generation, now)
+        tip, lease = current(store, key, handle.generation, now, handle.secret, handle.agent)
         try:
             return write(tip, lease)
         except Conflict:
@@ -72,15 +74,15 @@ def _fenced(store: Store, key: TaskKey, generation: int, now: float, write: Call
     raise AssertionError("unreachable")
 
 
-def heartbeat(store: Store, key: TaskKey, generation: int, now: float) -> Lease:
+def heartbeat(store: Store, key: TaskKey, handle: LeaseHandle, now: float) -> Lease:
     """Renew the lease (and mark the agent started); refused for a stale generation."""
 
     def write(tip: str, lease: Lease) -> Lease:
         fresh = lease.renewed(now)
-        advance(store, fresh, tip, f"lease {key}: renew generation {generation}")
+        advance(store, fresh, tip, f"lease {key}: renew generation {lease.generation}")
         return fresh
 
-    return _fenced(store, key, generation, now, write)
+    return _fenced(store, key, handle, now, write)
 
 
 def _trailers(lease: Lease, kind: WorkKind) -> dict[Trailer, object]:
@@ -93,7 +95,7 @@ def _trailers(lease: Lease, kind: WorkKind) -> dict[Trailer, object]:
 
 
 def checkpoint(
-    store: Store, key: TaskKey, generation: int, message: str, now: float, worktree: Path | None = None
+    store: Store, key: TaskKey, handle: LeaseHandle, message: str, now: float, worktree: Path | None = None
 ) -> str:
     """A commit on the task's work branch, fenced by the lease generation."""
     if worktree is not None:
@@ -108,11 +110,11 @@ def checkpoint(
             # A push cannot verify a ref it does not move, and checking the last fetch leaves a
             # window in which a successor may be granted. So the checkpoint also renews the
             # lease, in the same atomic push: the server takes both or neither.
-            note = f"lease {key}: renew generation {generation} (checkpoint {commit[:12]})"
+            note = f"lease {key}: renew generation {lease.generation} (checkpoint {commit[:12]})"
             advance(store, lease.renewed(now), tip, note, also=(move,))
         return commit
 
-    return _fenced(store, key, generation, now, write)
+    return _fenced(store, key, handle, now, write)
 
 
 def task_spec(store: Store, key: TaskKey) -> Task:
@@ -137,7 +139,7 @@ def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
 def complete(
     store: Store,
     key: TaskKey,
-    generation: int,
+    handle: LeaseHandle,
     now: float,
     outputs: dict[str, Any] | None = None,
     worktree: Path | None = None,
@@ -158,21 +160,21 @@ def complete(
             store,
             done,
             tip,
-            f"lease {key}: completed generation {generation}",
+            f"lease {key}: completed generation {lease.generation}",
             also=(Update(work_ref(key), commit, parent or ZERO),),
         )
         return commit
 
-    return _fenced(store, key, generation, now, write)
+    return _fenced(store, key, handle, now, write)
 
 
-def end(store: Store, key: TaskKey, generation: int, now: float, state: LeaseState, reason: str) -> Lease:
+def end(store: Store, key: TaskKey, handle: LeaseHandle, now: float, state: LeaseState, reason: str) -> Lease:
     """`failed` or `released`: hand the task back to the reconciler."""
 
     def write(tip: str, lease: Lease) -> Lease:
         ended = lease.ended(state, reason, now)
-        subject = f"lease {key}: {state} generation {generation}" + (f": {reason}" if reason else "")
+        subject = f"lease {key}: {state} generation {lease.generation}" + (f": {reason}" if reason else "")
         advance(store, ended, tip, subject)
         return ended
 
-    return _fenced(store, key, generation, now, write)
+    return _fenced(store, key, handle, now, write)

@@ -21,7 +21,7 @@ from reconciler.vocabulary.conditions import ConditionType, Reason
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
-from reconciler.vocabulary.phases import TERMINAL, Phase, check_transition
+from reconciler.vocabulary.phases import HELD, TERMINAL, Phase, check_transition
 from reconciler.vocabulary.status import HISTORY_LIMIT, Event, TaskStatus
 
 OCCUPYING = (Phase.QUEUED, Phase.LEASED, Phase.RUNNING)
@@ -41,9 +41,13 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class LeaseChange:
+    """A lease to end: EXPIRE or REVOKE a live one; FENCE a chain with no live lease (`lease` is
+    its tip, or None) at `generation`, so that no claim from an older queue can land on it."""
+
     key: str
     action: LeaseAction
-    lease: Lease
+    lease: Lease | None
+    generation: int = 0
 
 
 @dataclass(slots=True)
@@ -51,6 +55,7 @@ class Plan:
     statuses: dict[str, TaskStatus] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     lease_actions: list[LeaseChange] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # tasks held where they are, and why
     wake_at: float | None = None
 
     def wake(self, at: float) -> None:
@@ -66,8 +71,10 @@ class _Decider:
         leases: Mapping[str, Lease],
         now: float,
         invalid: frozenset[str],
+        held: Mapping[str, tuple[Reason, str]],
     ) -> None:
         self.invalid = invalid
+        self.held: dict[str, tuple[Reason, str]] = dict(held)
         self.desired = desired
         self.tasks: dict[str, Task] = {t.key: t for t in desired.tasks()}
         self.cycles: dict[str, str] = {
@@ -116,8 +123,28 @@ class _Decider:
             self.edit(key).clear_condition(type_)
 
     # -- the rules ------------------------------------------------------------------------
+    def inconsistent(self) -> None:
+        """Hold every task whose status contradicts its lease chain (a hand-edited status, a
+        lease chain rewritten): such a status is reported, never believed."""
+        for key, st in self.old.items():
+            if key in self.held:
+                continue
+            why = _contradiction(st, self.leases.get(key))
+            if why is not None:
+                self.held[key] = (Reason.INCONSISTENT_STATUS, why)
+
+    def report_held(self) -> None:
+        for key in self.old:
+            if key in self.held:
+                reason, message = self.held[key]
+                self.condition(key, ConditionType.OBSERVED_STATE_VALID, False, reason, message)
+            else:
+                self.drop_condition(key, ConditionType.OBSERVED_STATE_VALID)
+
     def removed(self) -> None:
         for key, st in self.old.items():
+            if key in self.held:
+                continue
             if key in self.invalid:
                 self.condition(
                     key,
@@ -130,16 +157,25 @@ class _Decider:
             if key in self.tasks or st.phase in TERMINAL:
                 continue
             lease = self.leases.get(key)
+            fence = 0
             # >=: a lease granted since the last pass (not yet seen as Leased) is revoked too
             if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation:
                 self.plan.lease_actions.append(LeaseChange(key, LeaseAction.REVOKE, lease))
+            elif st.phase == Phase.QUEUED:
+                # Claimable in the last queue: close the chain by CAS on the tip read here, so a
+                # claim landing while this pass runs either fails or makes this pass retry.
+                fence = max(st.generation, lease.generation if lease else 0) + 1
+                self.plan.lease_actions.append(LeaseChange(key, LeaseAction.FENCE, lease, fence))
             cancelled = self.move(key, Phase.CANCELLED, "removed from desired state")
             cancelled.holder, cancelled.attempts = None, cancelled.failures  # an interrupted attempt is not used
             if lease is not None and lease.generation > cancelled.generation:
                 cancelled.generation = lease.generation  # never replay that lease after a re-declaration
+            cancelled.generation = max(cancelled.generation, fence)
 
     def declared(self) -> None:
         for key, _task in self.tasks.items():
+            if key in self.held:
+                continue
             spec = self.specs.get(key, "")
             if key not in self.old:
                 st = TaskStatus(TaskKey(key), Phase.PENDING, self.now, self.now, spec, message="declared")
@@ -279,7 +315,9 @@ class _Decider:
         """The task cannot succeed any more: it failed, was cancelled, or (transitively) needs one that cannot."""
         if key not in memo:
             st, task = self.status(key), self.tasks.get(key)
-            if st is None or task is None or st.phase not in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
+            if key in self.held:  # its observed state cannot be trusted: it waits, it is not doomed
+                memo[key] = False
+            elif st is None or task is None or st.phase not in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
                 # gone, frozen (invalid manifest), started or finished: its phase says it all
                 memo[key] = st is None or st.phase in DEAD_ENDS
             elif key in path:  # a cycle, which validation refuses: it waits, it is not doomed
@@ -289,7 +327,9 @@ class _Decider:
         return memo[key]
 
     def needs(self, task: Task) -> dict[str, TaskStatus | None]:
-        return {n: self.status(TaskKey.of(task.mission or "", n)) for n in task.needs}
+        """The status of each need; None for one that is unknown or held (it is not met)."""
+        keys = {n: TaskKey.of(task.mission or "", n) for n in task.needs}
+        return {n: None if k in self.held else self.status(k) for n, k in keys.items()}
 
     def schedule(self) -> None:
         """Blocked, Pending and Queued tasks: dependencies, holds, and path-scope admission.
@@ -302,7 +342,8 @@ class _Decider:
         memo: dict[str, bool] = {}
         for key, task in self.tasks.items():
             st = self.status(key)
-            assert st is not None
+            if key in self.held or st is None:
+                continue
             dead = sorted(n for n in task.needs if self.doomed(TaskKey.of(task.mission or "", n), memo))
             if st.phase == Phase.BLOCKED and not dead:
                 st = self.move(key, Phase.PENDING, "no dependency has failed any more")
@@ -316,7 +357,8 @@ class _Decider:
                     self.move(key, Phase.PENDING, hold[1] if hold else "dependencies are no longer met")
 
         held = self.held_scopes()
-        order = sorted(self.tasks.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
+        active = {k: t for k, t in self.tasks.items() if k not in self.held and self.status(k) is not None}
+        order = sorted(active.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
         for key, task in order:
             st = self.status(key)
             assert st is not None
@@ -335,7 +377,11 @@ class _Decider:
                 continue
             needs = self.needs(task)
             if not all(s is not None and s.phase == Phase.SUCCEEDED for s in needs.values()):
-                waiting = sorted(n for n, s in needs.items() if s is not None and s.phase != Phase.SUCCEEDED)
+                waiting = sorted(
+                    n
+                    for n, s in needs.items()
+                    if (s is not None and s.phase != Phase.SUCCEEDED) or TaskKey.of(task.mission or "", n) in self.held
+                )
                 self.condition(
                     key,
                     ConditionType.READY,
@@ -366,14 +412,19 @@ class _Decider:
                 held.append((key, task.paths))
 
     def run(self) -> Plan:
+        self.inconsistent()
+        self.report_held()
         self.removed()
         self.declared()
         for key in sorted(self.tasks):
+            if key in self.held:
+                continue
             self.observe_lease(key)
             # after the lease: a spec change applies to a task that is (again) waiting for its
             # next attempt, and is reported against the phase the task is now in
             self.spec_change(key, self.specs.get(key, ""))
         self.schedule()
+        self.plan.held = {key: message for key, (_, message) in sorted(self.held.items())}
         return self.plan
 
 
@@ -384,10 +435,32 @@ def decide(
     leases: Mapping[str, Lease],
     now: float,
     invalid: frozenset[str] = frozenset(),
+    held: Mapping[str, tuple[Reason, str]] | None = None,
 ) -> Plan:
     """Pure: what should change, given desired state, observed state and the time.
 
     `invalid` names tasks whose manifest exists but does not validate: they are frozen, not
-    cancelled, so that a typo on main never revokes running work.
+    cancelled, so that a typo on main never revokes running work. `held` names tasks whose
+    observed state cannot be read or acted on (a corrupt lease or status, a locked lease ref),
+    with the reason: they stay where they are, get `ObservedStateValid=False` where their status
+    can be written, and are not met for their dependents. A status that contradicts its lease
+    chain is held the same way (`InconsistentStatus`).
     """
-    return _Decider(desired, specs, statuses, leases, now, invalid).run()
+    return _Decider(desired, specs, statuses, leases, now, invalid, held or {}).run()
+
+
+def _contradiction(st: TaskStatus, lease: Lease | None) -> str | None:
+    """Why `st` cannot be true given its lease chain's tip, or None if it can."""
+    if st.phase in HELD and (lease is None or lease.generation < st.generation):
+        have = f"generation {lease.generation}" if lease else "no lease"
+        return f"the status says {st.phase} under lease generation {st.generation}, but the lease chain has {have}"
+    if st.phase in (Phase.SUCCEEDED, Phase.AWAITING_APPROVAL):
+        if lease is None or lease.generation != st.generation:
+            have = f"is at generation {lease.generation}" if lease else "does not exist"
+            return f"the status says {st.phase} with generation {st.generation}, but its lease chain {have}"
+        if lease.state is not LeaseState.COMPLETED or lease.result_commit != st.result_commit:
+            return (
+                f"the status says {st.phase} with result {str(st.result_commit)[:12]}, but lease generation "
+                f"{lease.generation} is {lease.state} with result {str(lease.result_commit)[:12]}"
+            )
+    return None

@@ -17,26 +17,29 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.control.decide import Plan, Transition, decide
+from reconciler.control.decide import LeaseChange, Plan, Transition, decide
 from reconciler.control.failpoints import failpoint
+from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
 from reconciler.gitstate.queue import QUEUE_FILE, QueueEntry, QueueIndex
-from reconciler.gitstate.refs import LEADER_KEY, LEASES_PREFIX
+from reconciler.gitstate.refs import LEASES_PREFIX
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.loader import GitSource, Snapshot, load
 from reconciler.manifests.model import Task
-from reconciler.vocabulary.errors import Conflict
+from reconciler.vocabulary.conditions import Reason
+from reconciler.vocabulary.errors import Conflict, CorruptState, RefLocked
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
-from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
 from reconciler.vocabulary.phases import HELD, Phase
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
 MAX_RETRIES = 5
 RACY_NS = 100_000_000  # a ref-directory timestamp younger than this is not trusted as a signal
+LOCKED_RETRY = 2.0  # seconds before a task held by a locked lease ref is tried again
 
 
 @dataclass(slots=True)
@@ -47,6 +50,8 @@ class PassResult:
     conflicts: int = 0
     skipped: bool = False  # nothing could have changed since the last pass
     gave_up: bool = False  # every attempt lost a compare-and-swap: nothing was written
+    blocked: str = ""  # the status ref is locked by another update: nothing was written, retry later
+    held: dict[str, str] = field(default_factory=dict)  # tasks held where they are, and why
     wake_at: float | None = None
     seconds: float = 0.0
 
@@ -78,9 +83,11 @@ def _specs(snapshot: Snapshot) -> dict[str, str]:
 class Reconciler:
     """Holds the caches that make a pass cheap; `run_once` is one pass."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, fence: FenceProvider = no_fence) -> None:
         self.store = store
         self.clock = clock
+        self.fence = fence
+        self.corrupt_leases: dict[str, str] = {}
         self.snapshot: Snapshot | None = None
         self.desired: Desired | None = None
         self.view: StatusView | None = None
@@ -139,6 +146,7 @@ class Reconciler:
         return tuple(parts)
 
     def read_leases(self) -> dict[str, Lease]:
+        """Every task's lease chain tip; one that cannot be read goes to `corrupt_leases`."""
         fingerprint = self._lease_fingerprint()
         if fingerprint is not None and fingerprint == self._lease_fingerprint_seen:
             return self._leases
@@ -147,31 +155,44 @@ class Reconciler:
         for ref in repo.references.iterator():  # one walk, no second lookup per ref
             name = ref.name
             if name.startswith(LEASES_PREFIX):
-                key = name[len(LEASES_PREFIX) :]
-                if key != LEADER_KEY:
-                    tips[key] = str(ref.target)
+                tips[name[len(LEASES_PREFIX) :]] = str(ref.target)
         self.lease_tips = tips
         self._lease_state = tuple(sorted(tips.items()))
-        self._leases = {key: lease_at(repo, tip) for key, tip in tips.items()}
+        self._leases, self.corrupt_leases = {}, {}
+        for key, tip in tips.items():
+            try:
+                self._leases[key] = lease_at(repo, tip)
+            except CorruptState as exc:
+                self.corrupt_leases[key] = f"{LEASES_PREFIX}{key}: {exc}"
         self._lease_fingerprint_seen = fingerprint
         return self._leases
 
     def _apply_leases(self, plan: Plan, now: float) -> int:
+        """End or fence the plan's leases, each by CAS from the tip this pass read.
+
+        A lease ref locked by another update holds only its task (`_Locked`); any other lost
+        race makes the whole pass start again from fresh reads (`Conflict`)."""
         written = 0
-        for action in plan.lease_actions:
-            lease = action.lease
-            tip = self.lease_tips[action.key]
-            state = action.action.ends_in
-            reason = "not renewed before expiry" if state is LeaseState.EXPIRED else "task removed from desired state"
-            ended = lease.ended(state, reason, now)
+        for change in plan.lease_actions:
+            tip = self.lease_tips.get(change.key)
+            state = change.action.ends_in
+            if change.lease is None or change.action is LeaseAction.FENCE:
+                ended = _fence_lease(change, now)
+                subject = f"lease {change.key}: fence generation {change.generation} (task removed from desired state)"
+            else:
+                reason = (
+                    "not renewed before expiry" if state is LeaseState.EXPIRED else "task removed from desired state"
+                )
+                ended = change.lease.ended(state, reason, now)
+                subject = f"lease {change.key}: {state} generation {change.lease.generation}"
             self._lease_fingerprint_seen = None
-            self.lease_tips[action.key] = advance(
-                self.store,
-                ended,
-                tip,
-                f"lease {action.key}: {state} generation {lease.generation}",
-                who=RECONCILER,
-            )
+            try:
+                with self.fence() as fence:
+                    self.lease_tips[change.key] = advance(
+                        self.store, ended, tip, subject, also=fence.updates, verifies=fence.verifies, who=RECONCILER
+                    )
+            except RefLocked as exc:
+                raise _Locked(change.key, str(exc)) from None
             written += 1
             failpoint("reconcile-after-lease-write")
         return written
@@ -211,50 +232,102 @@ class Reconciler:
         started = time.perf_counter()
         result = PassResult()
         self.store.sync()
-        for attempt in range(MAX_RETRIES):
+        locked: dict[str, tuple[Reason, str]] = {}
+        conflicts = 0
+        while True:
             now = self.clock()
             desired = self.read_desired()
             self.view = read_status(self.store, self.view)
             leases = self.read_leases()
+            held = self._held(locked)
             inputs = (desired.commit, self.view.tip, self._lease_state)
-            if inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
+            if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
                 break
-            plan = decide(desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid)
+            plan = decide(desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid, held)
+            result.held = plan.held
+            if locked:
+                plan.wake(now + LOCKED_RETRY)
+            failpoint("reconcile-after-decide")
             result.wake_at = self._wake_at = plan.wake_at
-            if not plan.statuses and not plan.lease_actions:
-                self._last_inputs = inputs
+            if not plan.statuses and not plan.lease_actions and self.view.queue_ok:
+                self._last_inputs = None if held else inputs
                 break
             try:
                 result.leases_written += self._apply_leases(plan, now)
-                merged = {**self.view.tasks, **plan.statuses}
-                subject = (
-                    f"reconcile: {len(plan.transitions)} transition(s)"
-                    if plan.transitions
-                    else "reconcile: conditions updated"
-                )
-                body = "\n".join(str(t) for t in plan.transitions) or "conditions updated"
-                message = compose(subject, {Trailer.DESIRED: desired.commit or "none"}, body)
-                written = status_commit(
-                    self.store, self.view, plan.statuses, message, {QUEUE_FILE: self._queue(merged, desired)}
-                )
-                commit = written.tip
-                assert commit is not None
-                failpoint("reconcile-before-status-ref")
-                self.store.transact([status_update(self.view, commit)])
-                failpoint("reconcile-after-status-ref")
-                self.view = written
+                commit = self._write_status(plan, desired)
+            except _Locked as lock:  # one lease ref is locked: hold that task, serve the others
+                locked[lock.key] = (Reason.LEASE_LOCKED, lock.message)
+                continue
+            except RefLocked as exc:  # the status ref itself: report, and try again later, no spinning
+                result.blocked = str(exc)
+                result.wake_at = now + LOCKED_RETRY
+                self._last_inputs = None
+                break
             except Conflict:
-                result.conflicts += 1
-                result.gave_up = attempt == MAX_RETRIES - 1
+                conflicts += 1
+                result.conflicts = conflicts
+                if conflicts == MAX_RETRIES:
+                    result.gave_up = True
+                    break
                 self.store.sync()
                 continue
             result.transitions += plan.transitions
             result.status_commit = commit
             # What we just wrote is the input of the next pass, and a decision on its own output
-            # changes nothing (tests/control/test_decide_machine.py checks it): skip that pass unless refs moved.
+            # changes nothing (tests/control/test_decide_machine.py checks it): skip that pass
+            # unless refs moved.
             self._lease_state = tuple(sorted(self.lease_tips.items()))
-            self._last_inputs = (desired.commit, commit, self._lease_state)
+            self._last_inputs = None if held else (desired.commit, commit, self._lease_state)
             break
         result.seconds = time.perf_counter() - started
         return result
+
+    def _held(self, locked: dict[str, tuple[Reason, str]]) -> dict[str, tuple[Reason, str]]:
+        assert self.view is not None
+        held: dict[str, tuple[Reason, str]] = {k: (Reason.CORRUPT_STATUS, m) for k, m in self.view.corrupt.items()}
+        held.update({k: (Reason.CORRUPT_LEASE, m) for k, m in self.corrupt_leases.items()})
+        held.update(locked)
+        return held
+
+    def _write_status(self, plan: Plan, desired: Desired) -> str:
+        assert self.view is not None
+        merged = {**self.view.tasks, **plan.statuses}
+        subject = (
+            f"reconcile: {len(plan.transitions)} transition(s)" if plan.transitions else "reconcile: conditions updated"
+        )
+        body = "\n".join(str(t) for t in plan.transitions) or "conditions updated"
+        message = compose(subject, {Trailer.DESIRED: desired.commit or "none"}, body)
+        written = status_commit(
+            self.store, self.view, plan.statuses, message, {QUEUE_FILE: self._queue(merged, desired)}
+        )
+        commit = written.tip
+        assert commit is not None
+        failpoint("reconcile-before-status-ref")
+        with self.fence() as fence:
+            self.store.transact([status_update(self.view, commit), *fence.updates], fence.verifies)
+        failpoint("reconcile-after-status-ref")
+        self.view = written
+        return commit
+
+
+class _Locked(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key, self.message = key, message
+
+
+def _fence_lease(change: LeaseChange, now: float) -> Lease:
+    """The commit that closes a chain with no live lease: no claim from an older queue lands."""
+    return Lease(
+        change.key,
+        change.generation,
+        RECONCILER,
+        None,
+        LeaseState.REVOKED,
+        now,
+        now,
+        now,
+        0.0,
+        reason="task removed from desired state: fenced so that no claim lands",
+    )

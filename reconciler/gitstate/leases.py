@@ -15,7 +15,7 @@ from reconciler.gitstate.commits import single_file_tree, write_commit
 from reconciler.gitstate.refs import ZERO, Update, Verify, lease_ref, tree_file
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.clock import iso
-from reconciler.vocabulary.errors import NotFound, StaleGeneration
+from reconciler.vocabulary.errors import CorruptState, NotFound, NotHolder, StaleGeneration
 from reconciler.vocabulary.leases import HOLDER_ENDED, Lease, LeaseState
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
@@ -25,19 +25,40 @@ _CACHE: dict[str, Lease] = {}
 
 
 def lease_at(repo: pygit2.Repository, commit_id: str) -> Lease:
-    """The lease recorded by one commit of a chain (cached: commits never change)."""
+    """The lease recorded by one commit of a chain (cached: commits never change).
+
+    CorruptState if the object is not a commit holding a valid `lease.json`: a hand-edited or
+    damaged ref must be reported, never crash whoever reads it."""
     lease = _CACHE.get(commit_id)
     if lease is None:
-        commit = repo[commit_id].peel(pygit2.Commit)
-        lease = Lease.from_json(tree_file(commit.tree, LEASE_FILE))
+        lease = _parse(repo, commit_id)
         if len(_CACHE) > 100_000:
             _CACHE.clear()
         _CACHE[commit_id] = lease
     return lease
 
 
-def read_lease(store: Store, key: str) -> tuple[str | None, Lease | None]:
-    tip = store.read(lease_ref(key))
+def _parse(repo: pygit2.Repository, commit_id: str) -> Lease:
+    try:
+        obj = repo[commit_id]
+    except (KeyError, ValueError):
+        raise CorruptState(f"lease object {commit_id[:12]} is missing from the repository") from None
+    if not isinstance(obj, pygit2.Commit):
+        raise CorruptState(f"lease ref points at a {obj.type_str}, not a commit ({commit_id[:12]})")
+    try:
+        data = tree_file(obj.tree, LEASE_FILE)
+    except KeyError:
+        raise CorruptState(f"lease commit {commit_id[:12]} has no {LEASE_FILE}") from None
+    try:
+        return Lease.from_json(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CorruptState(f"{LEASE_FILE} of lease commit {commit_id[:12]} is not a lease: {exc}") from None
+
+
+def read_lease(store: Store, key: str, ref: str | None = None) -> tuple[str | None, Lease | None]:
+    """The tip of `key`'s lease chain (or of the chain at `ref`) and the lease it records
+    (CorruptState if unreadable)."""
+    tip = store.read(ref or lease_ref(key))
     return tip, (lease_at(store.repo, tip) if tip else None)
 
 
@@ -67,15 +88,20 @@ def advance(
     also: tuple[Update, ...] = (),
     verifies: tuple[Verify, ...] = (),
     who: str | None = None,
+    ref: str | None = None,
 ) -> str:
-    """Append `lease` to its chain if the chain is still at `parent`; raise Conflict otherwise."""
+    """Append `lease` to its chain (the task's, or the one at `ref`) if the chain is still at
+    `parent`, together with `also` and `verifies`; raise Conflict otherwise."""
     new = write_lease_commit(store.repo, lease, parent, subject, who)
-    store.transact([Update(lease_ref(lease.key), new, parent or ZERO), *also], verifies)
+    store.transact([Update(ref or lease_ref(lease.key), new, parent or ZERO), *also], verifies)
     return new
 
 
-def current(store: Store, key: str, generation: int, now: float) -> tuple[str, Lease]:
-    """The live lease of `key` if it is at `generation`; NotFound or StaleGeneration (with why) otherwise."""
+def current(
+    store: Store, key: str, generation: int, now: float, secret: str, agent: str | None = None
+) -> tuple[str, Lease]:
+    """The live lease of `key` if it is at `generation` and `secret` (and `agent`, if given) are
+    its holder's; NotFound, StaleGeneration or NotHolder (each saying why) otherwise."""
     tip, lease = read_lease(store, key)
     if tip is None or lease is None:
         raise NotFound(f"{key} has no lease: claim it first (mc claim)", task=key)
@@ -107,5 +133,20 @@ def current(store: Store, key: str, generation: int, now: float) -> tuple[str, L
             f"lease generation {generation} of {key} expired at {iso(lease.expires_at)}; this report changes nothing",
             task=key,
             generation=generation,
+        )
+    if agent is not None and agent != lease.agent:
+        raise NotHolder(
+            f"lease generation {generation} of {key} is held by {lease.agent}, not {agent}; "
+            "only the holder may report on it, and this report changes nothing",
+            task=key,
+            holder=lease.agent,
+        )
+    if not lease.opened_by(secret):
+        raise NotHolder(
+            f"the lease token does not match lease generation {generation} of {key} (held by {lease.agent}); "
+            "only the holder may report on it, with the token its claim returned (MC_LEASE_TOKEN); "
+            "this report changes nothing",
+            task=key,
+            holder=lease.agent,
         )
     return tip, lease

@@ -16,6 +16,7 @@ from typing import Any
 import pygit2
 
 from reconciler.gitstate.refs import tree_file
+from reconciler.vocabulary.errors import CorruptState
 from reconciler.vocabulary.keys import TaskKey
 
 QUEUE_FILE = "queue.json"
@@ -67,11 +68,19 @@ class QueueIndex:
 
 
 def read_queue(repo: pygit2.Repository, status_tip: str | None) -> QueueIndex:
+    """The queue of the status commit `status_tip`; CorruptState if it cannot be read (the
+    reconciler rewrites it at its next pass)."""
     if status_tip is None:
         return QueueIndex()
-    tree = repo[status_tip].peel(pygit2.Commit).tree
-    if QUEUE_FILE not in tree:
-        return QueueIndex()
-    data = json.loads(tree_file(tree, QUEUE_FILE))
-    entries = [QueueEntry(**{**e, "key": TaskKey(e["key"]), "agents": tuple(e["agents"])}) for e in data["tasks"]]
-    return QueueIndex(entries, dict(data["running"]), dict(data.get("replicas", {})), list(data.get("missions", [])))
+    try:
+        tree = repo[status_tip].peel(pygit2.Commit).tree
+        data = json.loads(tree_file(tree, QUEUE_FILE))
+        entries = [QueueEntry(**{**e, "key": TaskKey(e["key"]), "agents": tuple(e["agents"])}) for e in data["tasks"]]
+        return QueueIndex(
+            entries, dict(data["running"]), dict(data.get("replicas", {})), list(data.get("missions", []))
+        )
+    except (KeyError, ValueError, TypeError, AttributeError, pygit2.GitError) as exc:
+        raise CorruptState(
+            f"{QUEUE_FILE} of status commit {status_tip[:12]} cannot be read ({exc}); "
+            "the reconciler rewrites it at its next pass"
+        ) from None

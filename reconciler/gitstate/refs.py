@@ -18,20 +18,27 @@ from dataclasses import dataclass
 
 import pygit2
 
-from reconciler.vocabulary.errors import Conflict, GitFailure
+from reconciler.vocabulary.errors import Conflict, GitFailure, RefLocked
 from reconciler.vocabulary.keys import TaskKey
 
 ZERO = "0" * 40
 STATUS_REF = "refs/mc/status"
 LEASES_PREFIX = "refs/mc/leases/"
 WORK_PREFIX = "refs/heads/mc/work/"
-LEADER_KEY = "_system/reconciler"
+AGENTS_PREFIX = "refs/mc/agents/"  # per agent: the leases it holds, for the replicas limit
+SYSTEM_PREFIX = "refs/mc/system/"  # MissionControl's own machinery, never task state
+LEADER_REF = SYSTEM_PREFIX + "leader"  # the reconciler service's leader lease
+LEADER_KEY = "_system/leader"  # the key its lease.json records (not a task key: not a DNS label)
 STALE_LOCK_SECONDS = 30.0
 
 
 def lease_ref(key: str) -> str:
     """`refs/mc/leases/<mission>/<task>` for the key `mission/task`."""
     return LEASES_PREFIX + key
+
+
+def agent_ref(agent: str) -> str:
+    return AGENTS_PREFIX + agent
 
 
 def work_ref(key: TaskKey) -> str:
@@ -67,11 +74,9 @@ def read_ref(repo: pygit2.Repository, name: str) -> str | None:
 
 
 _LOCK_EXISTS = re.compile(r"Unable to create '([^']+\.lock)': File exists")
-# What `git update-ref` says when a compare-and-swap loses (the ref moved, appeared, vanished
-# or is being written by a live process). Anything else is a fault, not a race.
-_LOST_RACE = re.compile(
-    r"is at [0-9a-f]+ but expected|reference already exists|unable to resolve reference|File exists"
-)
+# What `git update-ref` says when a compare-and-swap loses (the ref moved, appeared or vanished).
+# A lock held by a live process is a conflict too, reported as such. Anything else is a fault.
+_LOST_RACE = re.compile(r"is at [0-9a-f]+ but expected|reference already exists|unable to resolve reference")
 
 
 def break_stale_locks(repo: pygit2.Repository, stderr: str) -> bool:
@@ -121,6 +126,9 @@ def transact(repo: pygit2.Repository, updates: Sequence[Update], verifies: Seque
             break
     reason = proc.stderr.strip().splitlines()[0].removeprefix("fatal: ") if proc.stderr.strip() else ""
     refs = ", ".join(u.ref for u in updates)
+    locked = _LOCK_EXISTS.findall(proc.stderr)
+    if locked:
+        raise RefLocked(f"{refs}: locked by another update in flight ({locked[0]})", refs=refs, lock=locked[0])
     if _LOST_RACE.search(proc.stderr):
         raise Conflict(reason or "ref update refused", refs=refs)
     raise GitFailure(

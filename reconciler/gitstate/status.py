@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 import pygit2
 
 from reconciler.gitstate.commits import write_commit
-from reconciler.gitstate.refs import STATUS_REF, ZERO, Update
+from reconciler.gitstate.queue import QUEUE_FILE
+from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, tree_file
 from reconciler.gitstate.store import Store
+from reconciler.vocabulary.errors import CorruptState
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
@@ -24,16 +26,24 @@ from reconciler.vocabulary.trailers import RECONCILER
 
 @dataclass(slots=True)
 class StatusView:
-    """The status chain at one tip: every task's status, and the blob each came from."""
+    """The status chain at one tip: every task's status, and the blob each came from.
+
+    `corrupt` names the task blobs that cannot be read (hand-edited, damaged): those tasks are
+    held where they are and reported, and every other task is served as usual. `queue_ok` says
+    whether `queue.json` is present and readable (the next pass rewrites it otherwise)."""
 
     tip: str | None = None
     tasks: dict[str, TaskStatus] = field(default_factory=dict)
     blobs: dict[str, str] = field(default_factory=dict)
     trees: dict[str, str] = field(default_factory=dict)
+    corrupt: dict[str, str] = field(default_factory=dict)
+    queue_ok: bool = True
 
 
 def read_status(store: Store, previous: StatusView | None = None) -> StatusView:
-    """Read `refs/mc/status`, reparsing only blobs that changed since `previous`."""
+    """Read `refs/mc/status`, reparsing only blobs that changed since `previous`.
+
+    CorruptState if the ref is not at a commit: then nothing can be decided safely."""
     tip = store.read(STATUS_REF)
     if previous is not None and previous.tip == tip:
         return previous
@@ -41,22 +51,59 @@ def read_status(store: Store, previous: StatusView | None = None) -> StatusView:
     if tip is None:
         return view
     repo = store.repo
-    root = repo[tip].peel(pygit2.Commit).tree
+    obj = repo.get(tip)
+    if not isinstance(obj, pygit2.Commit):
+        what = obj.type_str if obj is not None else "missing object"
+        raise CorruptState(
+            f"{STATUS_REF} points at a {what} ({tip[:12]}), not a status commit: nothing is decided until it is "
+            f"repaired (point it back at its last good commit: git update-ref {STATUS_REF} <commit>)",
+            ref=STATUS_REF,
+        )
+    root = obj.tree
+    view.queue_ok = _queue_ok(root)
     for mission_tree in root:
-        if mission_tree.type != pygit2.enums.ObjectType.TREE:
+        if not isinstance(mission_tree, pygit2.Tree):
             continue
         mission = mission_tree.name or ""
         view.trees[mission] = str(mission_tree.id)
         same_tree = previous is not None and previous.trees.get(mission) == str(mission_tree.id)
-        for entry in mission_tree:  # type: ignore[attr-defined]
+        for entry in mission_tree:
             key = TaskKey.of(mission, (entry.name or "").removesuffix(".json"))
             blob = str(entry.id)
-            if previous is not None and (same_tree or previous.blobs.get(key) == blob) and key in previous.tasks:
-                view.tasks[key] = previous.tasks[key]
-            else:
-                view.tasks[key] = TaskStatus.from_dict(json.loads(repo[entry.id].data))  # type: ignore[attr-defined]
             view.blobs[key] = blob
+            if previous is not None and (same_tree or previous.blobs.get(key) == blob):
+                if key in previous.tasks:
+                    view.tasks[key] = previous.tasks[key]
+                    continue
+                if key in previous.corrupt:
+                    view.corrupt[key] = previous.corrupt[key]
+                    continue
+            st, why = _task_status(entry, key)
+            if st is not None:
+                view.tasks[key] = st
+            else:
+                view.corrupt[key] = f"status {key}.json in {tip[:12]} cannot be read: {why}"
     return view
+
+
+def _task_status(entry: pygit2.Object, key: str) -> tuple[TaskStatus | None, str]:
+    if not isinstance(entry, pygit2.Blob):
+        return None, f"a {entry.type_str}, not a file"
+    try:
+        st = TaskStatus.from_dict(json.loads(entry.data))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return None, str(exc) or type(exc).__name__
+    if st.key != key:
+        return None, f"it names task {st.key}"
+    return st, ""
+
+
+def _queue_ok(root: pygit2.Tree) -> bool:
+    try:
+        json.loads(tree_file(root, QUEUE_FILE))
+    except (KeyError, ValueError):
+        return False
+    return True
 
 
 def _mission_tree(

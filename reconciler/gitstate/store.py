@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import pygit2
 
 from reconciler.gitstate.refs import ZERO, Update, Verify, break_stale_locks, read_ref, transact
-from reconciler.vocabulary.errors import Conflict, GitFailure, NotFound, UsageError
+from reconciler.vocabulary.errors import Conflict, GitFailure, NotFound, Unreachable, UsageError
 
 MIRRORED = ("+refs/mc/*:refs/mc/*", "+refs/heads/mc/work/*:refs/heads/mc/work/*")
 FETCH_ATTEMPTS = 20
@@ -101,6 +101,12 @@ class RemoteStore(Store):
             check=False,
         )
 
+    def _failure(self, what: str, stderr: str) -> GitFailure:
+        detail = " ".join(stderr.strip().split()) or "no output from git"
+        if _unreachable(stderr):
+            return Unreachable(f"cannot reach remote {self.remote} ({what}): {detail}", remote=self.remote)
+        return GitFailure(f"{what} {self.remote} failed: {detail}", remote=self.remote)
+
     def sync(self) -> None:
         """Mirror the remote's refs. Several processes may share this clone: when a concurrent
         fetch moved or locked a mirrored ref under ours, fetch again (the mirrors are forced
@@ -127,7 +133,7 @@ class RemoteStore(Store):
             if break_stale_locks(self.repo, proc.stderr):
                 continue
             time.sleep(random.uniform(0.005, 0.05))
-        raise GitFailure(f"fetch from {self.remote} failed: {proc.stderr.strip()}", remote=self.remote)
+        raise self._failure("fetch from", proc.stderr)
 
     def transact(self, updates: Sequence[Update], verifies: Sequence[Verify] = ()) -> None:
         assert self.remote is not None
@@ -140,6 +146,8 @@ class RemoteStore(Store):
             if not _lost_race(proc.stdout):
                 rejected = [line.split("\t")[-1] for line in proc.stdout.splitlines() if line.startswith("!")]
                 detail = "; ".join(rejected) or (proc.stderr.strip().splitlines() or ["no output from git"])[-1]
+                if _unreachable(proc.stderr):
+                    raise self._failure("push to", proc.stderr)
                 raise GitFailure(f"push to {self.remote} failed: {detail}", remote=self.remote)
             self.sync()
             raise Conflict(f"push to {self.remote} rejected: another writer moved {', '.join(u.ref for u in updates)}")
@@ -171,6 +179,24 @@ _RACE_REASONS = (
     "failed to lock",
     "incorrect old value",
 )
+
+
+# What git says when the server cannot be reached at all (as opposed to refusing an update).
+_UNREACHABLE = (
+    "Could not read from remote repository",
+    "unable to connect",
+    "Connection refused",
+    "Could not resolve host",
+    "unable to access",
+    "Connection timed out",
+    "Connection reset",
+    "does not appear to be a git repository",
+    "the remote end hung up unexpectedly",
+)
+
+
+def _unreachable(stderr: str) -> bool:
+    return any(s in stderr for s in _UNREACHABLE)
 
 
 def _lost_race(porcelain: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.manifests.layout import classify, is_mission_root
+from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, classify, is_mission_root
 from reconciler.manifests.loader import DirSource, GitSource, Source
 from reconciler.vocabulary.errors import UsageError
 
@@ -97,3 +97,16 @@ def base_blobs(path: Path, rev: str) -> dict[str, str]:
     if repo is None:
         raise UsageError(f"--base needs a Git repository, and {path} is not in one")
     return manifest_blobs(repo, tree_at(repo, rev, prefix))
+
+
+def open_mission_repository(path: Path, rev: str | None) -> tuple[Path, Source]:
+    """The mission repository at or above `path`, and its manifests (the working tree, or `rev`);
+    UsageError if there is none there."""
+    root = mission_root(path)
+    source = open_source(root, rev)
+    if not is_mission_root({e.name for e in source.entries("")}):
+        raise UsageError(
+            f"{root} is not a mission repository: it has neither {PRINCIPALS_FILE} nor {MISSIONS_DIR}/ "
+            "(`mc init` makes one)"
+        )
+    return root, source

@@ -18,6 +18,9 @@ class ConditionType(StrEnum):
     """Present and False while the task's manifest on the desired branch does not validate."""
     SPEC_CHANGED = "SpecChanged"
     """True when the manifest changed while the task was in flight or finished."""
+    OBSERVED_STATE_VALID = "ObservedStateValid"
+    """Present and False while the task's lease chain cannot be read or contradicts its status,
+    or its lease ref is locked: the task is held where it is until that is repaired."""
 
 
 class Reason(StrEnum):
@@ -32,6 +35,11 @@ class Reason(StrEnum):
     SCOPE_OVERLAP = "ScopeOverlap"
     # ManifestValid=False
     INVALID_MANIFEST = "InvalidManifest"
+    # ObservedStateValid=False
+    CORRUPT_LEASE = "CorruptLease"
+    CORRUPT_STATUS = "CorruptStatus"
+    INCONSISTENT_STATUS = "InconsistentStatus"
+    LEASE_LOCKED = "LeaseLocked"
     # SpecChanged=True: the phase the task was in when its spec changed
     CHANGED_WHILE_LEASED = "ChangedWhileLeased"
     CHANGED_WHILE_RUNNING = "ChangedWhileRunning"

@@ -40,11 +40,39 @@ class Conflict(McError):
     code = "conflict"
 
 
+class RefLocked(Conflict):
+    """The ref is locked by another process's update in flight (or a crashed one's, which is
+    broken after 30 s): a conflict that only delays what needs that ref."""
+
+    code = "locked"
+
+
 class GitFailure(McError):
     """Git failed for a reason other than a lost race (a missing object, a permission, a bad
     ref name, a server that refused): an error naming what failed, never retried as a race."""
 
     code = "git"
+
+
+class Unreachable(GitFailure):
+    """The shared remote cannot be reached: nothing was decided, try again later (exit code 5)."""
+
+    exit_code = 5
+    code = "unreachable"
+
+
+class CorruptState(McError):
+    """Observed state in Git that cannot be read (a ref at the wrong kind of object, a blob that
+    is not what MissionControl writes): reported, and what depends on it is held."""
+
+    code = "corrupt"
+
+
+class NotHolder(McError):
+    """A report that does not come from the lease's holder (wrong lease token or agent):
+    refused, nothing changed."""
+
+    code = "not_holder"
 
 
 class StaleGeneration(McError):

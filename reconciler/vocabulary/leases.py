@@ -5,6 +5,8 @@ Each commit of a lease chain (`gitstate.leases`) holds one `Lease` as `lease.jso
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import asdict, dataclass, field, replace
@@ -32,8 +34,9 @@ HOLDER_ENDED = frozenset({LeaseState.RELEASED, LeaseState.COMPLETED, LeaseState.
 class LeaseAction(StrEnum):
     """What the reconciler does to a live lease."""
 
-    EXPIRE = "expire"
-    REVOKE = "revoke"
+    EXPIRE = "expire"  # a live lease not renewed in time
+    REVOKE = "revoke"  # a live lease whose task left desired state
+    FENCE = "fence"  # no live lease: close the chain so that no claim from an older queue can land
 
     @property
     def ends_in(self) -> LeaseState:
@@ -41,6 +44,27 @@ class LeaseAction(StrEnum):
 
 
 MAX_TTL = 7 * 24 * 3600.0  # a week: a longer lease is a lock nobody can take back
+
+
+def new_secret() -> str:
+    """A fresh lease secret: 256 random bits, URL-safe, for `MC_LEASE_TOKEN`."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHandle:
+    """What a holder presents with every report: the generation (the fencing token), the lease
+    secret (the credential) and, optionally, its agent id (checked when given)."""
+
+    generation: int
+    secret: str
+    agent: str | None = None
+
+
 _TIMES = ("granted_at", "renewed_at", "expires_at", "started_at")
 
 
@@ -60,13 +84,19 @@ class Lease:
     outputs: dict[str, Any] | None = None
     result_commit: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # Random per grant. Two contenders that grant the same generation to the same agent in the
-    # same millisecond would otherwise write byte-identical commits, and pushing a commit the
-    # server already has "succeeds": both would believe they won.
-    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    # The SHA-256 of the lease secret that the claim returned to the holder, who presents it with
+    # every report: Git holds only this hash. Random per grant, it also keeps two contenders that
+    # grant the same generation to the same agent in the same millisecond from writing
+    # byte-identical commits (pushing a commit the server already has "succeeds": both would win).
+    # (A lease made without a secret gets the hash of one nobody knows: no one can report on it.)
+    secret_sha256: str = field(default_factory=lambda: secret_hash(new_secret()))
 
     def live(self, now: float) -> bool:
         return self.state is LeaseState.ACTIVE and now < self.expires_at
+
+    def opened_by(self, secret: str) -> bool:
+        """Whether `secret` is the one this lease was granted with (constant-time comparison)."""
+        return hmac.compare_digest(self.secret_sha256, secret_hash(secret))
 
     def renewed(self, now: float, *, started: bool = True) -> Lease:
         """Renewed until `now + ttl`; `started` also marks the agent started (first renewal)."""
@@ -90,6 +120,7 @@ class Lease:
     @classmethod
     def from_json(cls, text: str | bytes) -> Lease:
         data = json.loads(text)
+        data.pop("token", None)  # written by 0.1 before the lease secret; carried no meaning
         for name in _TIMES:
             data[name] = parse_iso(data[name])
         data["state"] = LeaseState(data["state"])

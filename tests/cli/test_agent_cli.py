@@ -15,7 +15,8 @@ def test_claim_prints_the_lease_and_the_reconciler_sees_it(queued: Path) -> None
     assert lease["task"] == "m/hello"
     assert lease["generation"] == 1
     assert str(lease["agent"]).startswith("worker-")
-    assert lease["workBranch"] == "refs/heads/mc/work/m/hello"
+    assert lease["workBranch"] == "mc/work/m/hello"
+    assert lease["workRef"] == "refs/heads/mc/work/m/hello"
     assert reconcile(queued) == [f"m/hello: Queued -> Leased (lease generation 1 granted to {lease['agent']})"]
     assert status(queued)["holder"] == lease["agent"]
 
@@ -24,7 +25,11 @@ def test_nothing_to_claim_exits_3(queued: Path) -> None:
     claim(queued)
     result = mc("claim", "--agent", "worker", "-C", str(queued))
     assert result.exit_code == 3
-    assert "claimed by someone else" in result.stderr or "no task is ready" in result.stderr
+    assert "already holds 1 task(s) (replicas: 1): m/hello" in result.stderr
+    reconcile(queued)
+    after = mc("claim", "--agent", "worker", "-C", str(queued))
+    assert after.exit_code == 3
+    assert "no task is ready" in after.stderr
 
 
 def test_claim_needs_an_identity_and_reports_need_a_generation(queued: Path) -> None:
@@ -119,7 +124,7 @@ def test_release_does_not_use_an_attempt(queued: Path) -> None:
 
 
 def test_a_generation_ahead_of_the_lease_is_refused_and_changes_nothing(queued: Path) -> None:
-    claim(queued)
+    token = str(claim(queued)["leaseToken"])
     repo = pygit2.Repository(str(queued))
     before = {r: str(repo.references[r].target) for r in ("refs/mc/leases/m/hello", "refs/heads/mc/work/m/hello")}
     for args in (
@@ -128,7 +133,7 @@ def test_a_generation_ahead_of_the_lease_is_refused_and_changes_nothing(queued: 
         ["checkpoint", "m/hello", "--message", "x"],
         ["fail", "m/hello", "--reason", "x"],
     ):
-        result = mc(*args, "-g", "7", "-C", str(queued), "-o", "json")
+        result = mc(*args, "-g", "7", "--lease-token", token, "-C", str(queued), "-o", "json")
         assert result.exit_code == 1
         assert "generation 7 of m/hello was never granted: the lease is at generation 1" in result.stderr
         error = json.loads(result.stdout)["error"]

@@ -69,8 +69,8 @@ def test_unknown_agent_and_mission_are_usage_errors_with_a_suggestion(queued: Pa
 
 
 def test_reports_on_unknown_or_unclaimed_tasks_say_which(queued: Path) -> None:
-    one_line_error(mc("complete", "m/nosuchtask", "-g", "1", "-C", str(queued)), 2, "unknown task m/nosuchtask")
-    one_line_error(mc("complete", "m/hello", "-g", "1", "-C", str(queued)), 2, "has no lease: claim it first")
+    for task, why in (("m/nosuchtask", "unknown task m/nosuchtask"), ("m/hello", "has no lease: claim it first")):
+        one_line_error(mc("complete", task, "-g", "1", "--lease-token", "t", "-C", str(queued)), 2, why)
 
 
 def test_json_errors_on_stdout_for_agents(queued: Path) -> None:

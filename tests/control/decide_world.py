@@ -144,8 +144,15 @@ class World:
         assert self.statuses == statuses_before, "decide mutated its input statuses"
         check_plan(plan, self.statuses)
         for action in plan.lease_actions:
-            assert action.action in ("expire", "revoke")
-            assert leases_before[action.key] == action.lease
+            assert action.action in ("expire", "revoke", "fence")
+            assert leases_before.get(action.key) == action.lease
+            if action.action == "fence":  # the chain is closed at a generation no claim used
+                assert action.generation > (action.lease.generation if action.lease else 0)
+                now = self.now
+                tomb = Lease(action.key, action.generation, "mc-reconciler", None, LeaseState.REVOKED, now, now, now, 0)
+                self.chains.setdefault(action.key, []).append(tomb)
+                continue
+            assert action.lease is not None
             state = "expired" if action.action == "expire" else "revoked"
             self.chains[action.key].append(replace(action.lease, state=LeaseState(state), renewed_at=self.now))
         self.statuses = {**self.statuses, **plan.statuses}

@@ -33,12 +33,27 @@ def test_removed_running_task_is_cancelled_and_its_lease_revoked() -> None:
     assert world.reconcile().statuses == {}
 
 
-def test_removed_queued_task_is_cancelled_without_lease_action() -> None:
+def test_removed_queued_task_is_cancelled_and_its_chain_fenced() -> None:
+    """It was claimable in the last queue: the chain is closed at a generation no claim used, so a
+    claim that read that queue cannot land afterwards (its CAS sees the fence)."""
     world = World.of(task("a"))
     world.reconcile()
     world.remove("a")
     plan = world.reconcile()
-    assert plan.lease_actions == []
+    assert [(c.key, c.action, c.lease, c.generation) for c in plan.lease_actions] == [("m/a", "fence", None, 1)]
+    assert world.phase("a") == Phase.CANCELLED
+    assert world.status("a").generation == 1
+    world.put(task("a"))
+    world.reconcile()
+    assert world.claim("a").generation == 2  # a re-declared task starts above the fence
+
+
+def test_removed_pending_task_is_cancelled_without_lease_action() -> None:
+    world = World.of(task("a", needs=["b"]), task("b"))
+    world.reconcile()
+    world.remove("a")
+    plan = world.reconcile()
+    assert plan.lease_actions == []  # never in a queue: nothing could claim it
     assert world.phase("a") == Phase.CANCELLED
 
 
@@ -71,7 +86,8 @@ def test_result_of_a_claim_made_just_before_removal_is_not_taken_after_redeclara
     world.complete("a", {"summary": "for the old spec"})
     world.remove("a")
     plan = world.reconcile()
-    assert plan.lease_actions == []  # nothing live to revoke
+    # nothing live to revoke; the chain is fenced above the finished lease
+    assert [(c.action, c.generation) for c in plan.lease_actions] == [("fence", 2)]
     assert world.phase("a") == Phase.CANCELLED
     world.put(task("a"), spec="spec-2")
     world.reconcile()
@@ -79,7 +95,7 @@ def test_result_of_a_claim_made_just_before_removal_is_not_taken_after_redeclara
     st = world.status("a")
     assert st.phase == Phase.QUEUED
     assert st.outputs is None
-    assert world.claim("a").generation == 2
+    assert world.claim("a").generation == 3
 
 
 def test_redeclared_task_still_in_backoff_wakes_the_reconciler() -> None:

@@ -81,7 +81,7 @@ def test_expired_lease_is_expired_and_requeued_in_one_pass() -> None:
     with pytest.raises(Refused):
         world.heartbeat("a")
     plan = world.reconcile()
-    assert [(a.key, a.action, a.lease.generation) for a in plan.lease_actions] == [("m/a", "expire", lease.generation)]
+    assert [(a.key, a.action, a.lease) for a in plan.lease_actions] == [("m/a", "expire", lease)]
     assert [t.target for t in plan.transitions] == [Phase.EXPIRED, Phase.QUEUED]
     st = world.status("a")
     assert st.phase == Phase.QUEUED

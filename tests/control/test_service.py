@@ -12,23 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MC, TASK, git, write
-
-
-def phase(repo: Path, key: str) -> str | None:
-    try:
-        data = json.loads(git(repo, "show", f"refs/mc/status:{key}.json"))
-    except AssertionError:  # not there yet
-        return None
-    return str(data["phase"])
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.running import phase, wait_for
 
 
 def start(repo: Path, *extra: str) -> subprocess.Popen[str]:
@@ -75,7 +59,7 @@ def test_wakes_on_commit_and_stops_on_sigterm(repo: Path, service: Callable[...,
     assert "leader.acquired" in events
     assert "pass" in events
     assert events[-2:] == ["leader.resigned", "stop"]
-    lease = json.loads(git(repo, "show", "refs/mc/leases/_system/reconciler:lease.json"))
+    lease = json.loads(git(repo, "show", "refs/mc/system/leader:lease.json"))
     assert lease["state"] == "released"
 
 
@@ -96,7 +80,7 @@ def test_second_instance_waits_then_takes_over(repo: Path, service: Callable[...
     acquired = [e for e in second_events if e["event"] == "leader.acquired"]
     assert len(acquired) == 1
     assert acquired[0]["generation"] == 2
-    leader_log = git(repo, "log", "--format=%s", "refs/mc/leases/_system/reconciler")
+    leader_log = git(repo, "log", "--format=%s", "refs/mc/system/leader")
     assert "takes generation 2" in leader_log
 
 

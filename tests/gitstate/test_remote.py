@@ -19,21 +19,24 @@ from typing import Any
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
-from tests.conftest import MC, TASK, env, git, rev
+from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
 CLONES = max(2, int(os.environ.get("MC_TEST_CLONES", "4")))  # 4 to 8 "machines"; several claimers share one
 CLAIMERS = 8
 
 
 def mc(clone: Path, *args: str, check: bool = False, failpoint: str = "") -> subprocess.CompletedProcess[str]:
+    argv = as_holder(list(args))
     proc = subprocess.run(
-        [MC, *args, "--remote", "origin", "-C", str(clone)],
+        [MC, *argv, "--remote", "origin", "-C", str(clone)],
         capture_output=True,
         text=True,
         env=env(**({"MC_FAILPOINT": failpoint} if failpoint else {})),
         timeout=60,
         check=False,
     )
+    if argv[:1] == ["claim"] and proc.returncode == 0:
+        remember_claim(proc.stdout)
     if check:
         assert proc.returncode == 0, f"mc {' '.join(args)}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -130,8 +133,9 @@ def test_claims_through_a_shared_remote_have_one_winner(site: Site) -> None:
             if code != 0:
                 assert "Traceback" not in err, err
                 assert code == 3, (code, err)
-                assert "claimed by someone else" in err or "no task is ready" in err, err
+                assert any(w in err for w in ("claimed by someone else", "no task is ready", "already holds")), err
         index, lease = winners[0]
+        remember_claim(json.dumps(lease))
         winner_clone = site.clones[index % len(site.clones)]
         assert (lease["task"], lease["generation"]) == (f"m/{name}", 1)
         chain = lease_chain(site.bare, f"m/{name}")
@@ -172,7 +176,7 @@ PRE_PUSH = """\
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
 if [ ! -e "{mark}" ]; then
   touch "{mark}"
-  "{mc}" release m/hello -g 1 --remote origin -C "{other}" >&2 &&
+  MC_LEASE_TOKEN="{token}" "{mc}" release m/hello -g 1 --remote origin -C "{other}" >&2 &&
   "{mc}" reconcile --remote origin -C "{other}" >&2 &&
   "{mc}" claim --agent worker -o json --remote origin -C "{other}" > "{out}"
 fi
@@ -193,12 +197,14 @@ def test_checkpoint_through_a_remote_is_fenced_at_the_server(pair: Site, tmp_pat
     assert (first["task"], first["generation"]) == ("m/hello", 1)
     successor = tmp_path / "successor.json"
     hook = stale / ".git" / "hooks" / "pre-push"
-    hook.write_text(PRE_PUSH.format(mark=tmp_path / "fired", mc=MC, other=other, out=successor), encoding="utf-8")
+    text = PRE_PUSH.format(mark=tmp_path / "fired", mc=MC, other=other, out=successor, token=first["leaseToken"])
+    hook.write_text(text, encoding="utf-8")
     hook.chmod(0o755)
 
     late = mc(stale, "checkpoint", "m/hello", "--message", "late", "-g", "1")
     assert (tmp_path / "fired").exists()
     second = json.loads(successor.read_text())
+    remember_claim(successor.read_text())
     assert second["generation"] == 2
     refused(late, "stale generation")
     assert rev(pair.bare, "refs/mc/leases/m/hello") == second["leaseCommit"]
@@ -283,5 +289,5 @@ def test_service_through_a_remote_queues_pushed_tasks_and_expires_leases(site: S
     finally:
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=20) == 0
-    leader = show_json(site.bare, "refs/mc/leases/_system/reconciler:lease.json")
+    leader = show_json(site.bare, "refs/mc/system/leader:lease.json")
     assert leader["state"] == "released"

@@ -1,0 +1,67 @@
+"""What each agent holds, `refs/mc/agents/<agent-id>`: the replicas limit as a compare-and-swap.
+
+A claim moves the task's lease chain and its agent's holdings ref in one transaction (one atomic
+push through a remote). Every claimer of an agent must move that one ref, so N concurrent claims
+can never take more than `replicas` tasks: of two claims that both saw a free slot, only one
+moves the ref from the value both read. Entries whose lease is no longer live (released,
+finished, expired) are dropped at the next claim: the ref never needs the reconciler.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pygit2
+
+from reconciler.gitstate.commits import single_file_tree, write_commit
+from reconciler.gitstate.leases import read_lease
+from reconciler.gitstate.refs import ZERO, Update, agent_ref, tree_file
+from reconciler.gitstate.store import Store
+from reconciler.vocabulary.errors import CorruptState
+from reconciler.vocabulary.trailers import Trailer, compose
+
+HOLDINGS_FILE = "holdings.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    key: str
+    generation: int
+
+
+def read_holdings(store: Store, agent: str) -> tuple[str | None, list[Holding]]:
+    """The tip of the agent's holdings ref and its entries; an unreadable ref holds nothing
+    of its own (it is replaced by the next claim's CAS from that tip)."""
+    tip = store.read(agent_ref(agent))
+    if tip is None:
+        return None, []
+    try:
+        commit = store.repo[tip].peel(pygit2.Commit)
+        data = json.loads(tree_file(commit.tree, HOLDINGS_FILE))
+        return tip, [Holding(str(h["key"]), int(h["generation"])) for h in data["holdings"]]
+    except (KeyError, ValueError, TypeError, pygit2.GitError):
+        return tip, []
+
+
+def still_held(store: Store, holdings: list[Holding], now: float) -> list[Holding]:
+    """The entries whose lease is still live at that generation (an unreadable lease counts)."""
+    out = []
+    for h in holdings:
+        try:
+            _, lease = read_lease(store, h.key)
+        except CorruptState:
+            out.append(h)
+            continue
+        if lease is not None and lease.generation == h.generation and lease.live(now):
+            out.append(h)
+    return out
+
+
+def holdings_update(store: Store, agent: str, parent: str | None, holdings: list[Holding], subject: str) -> Update:
+    """The next commit of the agent's holdings (objects only) and the CAS that installs it."""
+    body = json.dumps({"agent": agent, "holdings": [{"key": h.key, "generation": h.generation} for h in holdings]})
+    tree = single_file_tree(store.repo, HOLDINGS_FILE, (body + "\n").encode())
+    message = compose(subject, {Trailer.AGENT: agent})
+    commit = write_commit(store.repo, agent, message, tree, [parent] if parent else [])
+    return Update(agent_ref(agent), commit, parent or ZERO)
