@@ -13,6 +13,7 @@ from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import Manifest
 from reconciler.manifests.source import open_mission_repository
 from reconciler.vocabulary.errors import UsageError
+from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 
 KIND_ALIASES = {
@@ -56,7 +57,8 @@ def objects(state: DesiredState, kind: Kind, mission: str | None) -> list[Manife
 def find(state: DesiredState, kind: Kind, name: str, mission: str | None) -> Manifest:
     """One object by `name` or `mission/name`; an error lists the candidates when ambiguous."""
     if "/" in name:
-        mission, name = name.split("/", 1)
+        key = TaskKey.parse(name)
+        mission, name = key.mission, key.name
     matches = [o for o in objects(state, kind, mission) if o.name == name]
     if not matches:
         raise UsageError(f"no {kind} named {name!r}" + (f" in mission {mission!r}" if mission else ""))
@@ -77,7 +79,8 @@ def document(snapshot: Snapshot, obj: Manifest, status: dict[str, Any] | None = 
 def find_invalid(snapshot: Snapshot, kind: Kind, name: str, mission: str | None) -> ManifestFile | None:
     """The file declaring `name` of `kind` if it does not validate (so it is not in the index)."""
     if "/" in name:
-        mission, name = name.split("/", 1)
+        key = TaskKey.parse(name)
+        mission, name = key.mission, key.name
     for mf in snapshot.manifests():
         same = mf.location.kind == kind and mf.declared_name() == name
         if mf.obj is None and same and (mission is None or mf.location.mission == mission):

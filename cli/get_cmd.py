@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import Output, emit, err, handle_errors, output_option, print_table, repo_option
+from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def _describe_invalid(mf: ManifestFile, observed: dict[str, TaskStatus], output:
     from cli import get_render as render
 
     name, mission = mf.declared_name(), mf.location.mission or ""
-    key = f"{mission}/{name}"
+    key = TaskKey.of(mission, name)
     findings = [f.as_dict() for f in mf.findings]
     st = observed.get(key)
     if output is not Output.table:
