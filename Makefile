@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_reconcile.py
 	$(BIN)/python benchmarks/bench_claims.py
+	$(BIN)/python benchmarks/bench_idle.py
 
 # Re-resolve every dependency to its newest allowed version (for Python 3.11+, all platforms).
 lock:

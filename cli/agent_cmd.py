@@ -44,7 +44,8 @@ def _token() -> Any:
         None,
         "--lease-token",
         envvar="MC_LEASE_TOKEN",
-        help="The lease secret `mc claim` returned (env MC_LEASE_TOKEN): only the holder may report.",
+        help="The lease secret `mc claim` returned: only the holder may report. Prefer the environment "
+        "(MC_LEASE_TOKEN): other users can read command lines in `ps`.",
         show_default=False,
     )
 
@@ -130,7 +131,8 @@ def claim(
     _show(
         data,
         output,
-        f"claimed {data['task']} generation {data['generation']} until {data['expiresAt']} (branch {data['workBranch']})",
+        f"claimed {data['task']} generation {data['generation']} until {data['expiresAt']} "
+        f"(branch {data['workBranch']}); lease token {claimed.secret} (export MC_LEASE_TOKEN=...)",
     )
 
 

@@ -122,7 +122,7 @@ def claim(
     if not candidates:
         raise NothingToClaim(f"no task is ready for agent {agent}" + (f" in mission {mission}" if mission else ""))
     main = store.require_desired()
-    slots = _Slots(store, agent, limit, now)
+    slots = _Slots(store, agent, limit)
     for entry in candidates:
         for _ in range(CLAIM_ATTEMPTS):
             slots.check()
@@ -169,13 +169,13 @@ CLAIM_ATTEMPTS = 4
 class _Slots:
     """The agent's holdings, checked against its replicas limit before each attempt."""
 
-    def __init__(self, store: Store, agent: str, limit: int | None, now: float) -> None:
-        self.store, self.agent, self.limit, self.now = store, agent, limit, now
+    def __init__(self, store: Store, agent: str, limit: int | None) -> None:
+        self.store, self.agent, self.limit = store, agent, limit
         self.reread()
 
     def reread(self) -> None:
         self.tip, held = read_holdings(self.store, self.agent)
-        self.live = still_held(self.store, held, self.now)
+        self.live = still_held(self.store, held)
 
     def check(self) -> None:
         if self.limit is not None and len(self.live) >= self.limit:

@@ -23,6 +23,7 @@ from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
 from reconciler.vocabulary.phases import HELD, TERMINAL, Phase, check_transition
 from reconciler.vocabulary.status import HISTORY_LIMIT, Event, TaskStatus
+from reconciler.vocabulary.trailers import RECONCILER
 
 OCCUPYING = (Phase.QUEUED, Phase.LEASED, Phase.RUNNING)
 DEAD_ENDS = (Phase.FAILED, Phase.BLOCKED, Phase.CANCELLED)
@@ -157,20 +158,13 @@ class _Decider:
             if key in self.tasks or st.phase in TERMINAL:
                 continue
             lease = self.leases.get(key)
-            fence = 0
             # >=: a lease granted since the last pass (not yet seen as Leased) is revoked too
             if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation:
                 self.plan.lease_actions.append(LeaseChange(key, LeaseAction.REVOKE, lease))
-            elif st.phase == Phase.QUEUED:
-                # Claimable in the last queue: close the chain by CAS on the tip read here, so a
-                # claim landing while this pass runs either fails or makes this pass retry.
-                fence = max(st.generation, lease.generation if lease else 0) + 1
-                self.plan.lease_actions.append(LeaseChange(key, LeaseAction.FENCE, lease, fence))
             cancelled = self.move(key, Phase.CANCELLED, "removed from desired state")
             cancelled.holder, cancelled.attempts = None, cancelled.failures  # an interrupted attempt is not used
             if lease is not None and lease.generation > cancelled.generation:
                 cancelled.generation = lease.generation  # never replay that lease after a re-declaration
-            cancelled.generation = max(cancelled.generation, fence)
 
     def declared(self) -> None:
         for key, _task in self.tasks.items():
@@ -242,9 +236,30 @@ class _Decider:
         else:
             self.move(key, Phase.SUCCEEDED, f"result {str(lease.result_commit)[:12]} accepted")
 
+    def fence_unqueued(self) -> None:
+        """Close the lease chain of every task that leaves Queued other than by a grant.
+
+        It was claimable in the last queue: a claim that read that queue could still land. A
+        commit at a generation above any granted, by CAS on the tip this pass read, makes such
+        a claim either fail or (landing first) make this pass retry and see it."""
+        acted = {change.key for change in self.plan.lease_actions}
+        for key, new in self.plan.statuses.items():
+            old = self.old.get(key)
+            if old is None or old.phase != Phase.QUEUED or new.phase == Phase.QUEUED or key in acted:
+                continue
+            if new.generation > old.generation:  # it left Queued by a grant this pass observed
+                continue
+            lease = self.leases.get(key)
+            fence = max(new.generation, lease.generation if lease else 0) + 1
+            self.plan.lease_actions.append(LeaseChange(key, LeaseAction.FENCE, lease, fence))
+            new.generation = fence
+
     def observe_lease(self, key: str) -> None:
         st, task, lease = self.status(key), self.tasks.get(key), self.leases.get(key)
         if st is None or task is None or lease is None:
+            return
+        if st.phase == Phase.QUEUED and lease.generation > st.generation and is_fence(lease):
+            self.edit(key).generation = lease.generation  # a fence whose pass died before its status
             return
         if st.phase == Phase.QUEUED and lease.generation > st.generation:
             st = self.edit(key)
@@ -424,6 +439,7 @@ class _Decider:
             # next attempt, and is reported against the phase the task is now in
             self.spec_change(key, self.specs.get(key, ""))
         self.schedule()
+        self.fence_unqueued()
         self.plan.held = {key: message for key, (_, message) in sorted(self.held.items())}
         return self.plan
 
@@ -447,6 +463,11 @@ def decide(
     chain is held the same way (`InconsistentStatus`).
     """
     return _Decider(desired, specs, statuses, leases, now, invalid, held or {}).run()
+
+
+def is_fence(lease: Lease) -> bool:
+    """A chain closed by the reconciler (no agent ever held that generation)."""
+    return lease.state is LeaseState.REVOKED and lease.agent == RECONCILER
 
 
 def _contradiction(st: TaskStatus, lease: Lease | None) -> str | None:

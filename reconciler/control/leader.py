@@ -20,7 +20,7 @@ from reconciler.gitstate.leases import advance, read_lease, write_lease_commit
 from reconciler.gitstate.refs import LEADER_KEY, LEADER_REF, Update, Verify
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.clock import iso
-from reconciler.vocabulary.errors import Conflict, CorruptState, McError
+from reconciler.vocabulary.errors import Conflict, CorruptState, McError, RefLocked
 from reconciler.vocabulary.leases import Lease, LeaseState, new_secret, secret_hash
 
 
@@ -37,6 +37,7 @@ class Leader:
         self.tip: str | None = None
         self.lease: Lease | None = None
         self.leading = False
+        self.closed = False  # resigned: never take the lease again (the process is stopping)
         self._standby_for: str | None = None
 
     def due(self) -> float:
@@ -48,6 +49,8 @@ class Leader:
     def step(self) -> bool:
         """Renew when due, or acquire when free; whether this instance leads now."""
         with self.lock:
+            if self.closed:
+                return False
             if self.leading and self.lease is not None and self.tip is not None:
                 return self._renew_if_due()
             return self._acquire_if_free()
@@ -61,10 +64,28 @@ class Leader:
         renewed = self.lease.renewed(now)
         try:
             self.tip = advance(self.store, renewed, self.tip, "leader: renew", who=self.me, ref=LEADER_REF)
+        except RefLocked:
+            return True  # another update holds the ref's lock for a moment: renew at the next step
         except Conflict:
+            if self._adopt_own():
+                return True
             self._lost("its lease moved under it")
             return False
         self.lease = renewed
+        return True
+
+    def _adopt_own(self) -> bool:
+        """After a lost CAS: whether the lease at the tip is still this instance's own live lease
+        (a push the server took although the client saw an error), which it then keeps."""
+        self.store.sync()
+        tip = self.store.read(LEADER_REF)
+        try:
+            _, lease = read_lease(self.store, LEADER_KEY, LEADER_REF)
+        except CorruptState:
+            return False
+        if tip is None or lease is None or lease.agent != self.me or not lease.live(self.clock()):
+            return False
+        self.tip, self.lease = tip, lease
         return True
 
     def _acquire_if_free(self) -> bool:
@@ -78,6 +99,9 @@ class Leader:
             lease, tip_is_chain = None, False
         else:
             tip_is_chain = True
+        if lease is not None and lease.live(now) and lease.agent == self.me and tip is not None:
+            self.tip, self.lease, self.leading = tip, lease, True  # our own lease: keep it
+            return True
         if lease is not None and lease.live(now):
             if self._standby_for != lease.agent:  # say once whom we wait for
                 self._standby_for = lease.agent
@@ -122,7 +146,7 @@ class Leader:
         locally, the write verifies the leader ref; through a remote, it renews the lease in the
         same atomic push. Deposed if this instance no longer leads."""
         with self.lock:
-            if not self.leading or self.tip is None or self.lease is None:
+            if self.closed or not self.leading or self.tip is None or self.lease is None:
                 raise Deposed(f"{self.me} is no longer the leader; the pass writes nothing")
             if self.store.read(LEADER_REF) != self.tip:
                 self._lost("its lease was taken")
@@ -136,7 +160,9 @@ class Leader:
             self.tip, self.lease = new, renewed  # reached only if the fenced write succeeded
 
     def resign(self) -> None:
+        """Give the lease up for good: this instance never takes it again."""
         with self.lock:
+            self.closed = True
             if not self.leading or self.lease is None or self.tip is None:
                 return
             try:

@@ -22,7 +22,7 @@ from reconciler.control.failpoints import failpoint
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
 from reconciler.gitstate.queue import QUEUE_FILE, QueueEntry, QueueIndex
-from reconciler.gitstate.refs import LEASES_PREFIX
+from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
 from reconciler.manifests.desired import DesiredState, index
@@ -192,6 +192,8 @@ class Reconciler:
                         self.store, ended, tip, subject, also=fence.updates, verifies=fence.verifies, who=RECONCILER
                     )
             except RefLocked as exc:
+                if not str(exc.details.get("lock", "")).endswith(f"{lease_ref(change.key)}.lock"):
+                    raise  # another ref of the transaction (the leader lease): the whole pass waits
                 raise _Locked(change.key, str(exc)) from None
             written += 1
             failpoint("reconcile-after-lease-write")

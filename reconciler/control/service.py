@@ -71,6 +71,7 @@ class Service:
         self.reconciler = Reconciler(store, clock, fence=self.leader.fence)
         self.health = _Health(log)
         self._reported: tuple[str, dict[str, str]] = ("", {})
+        self._retry_at: float | None = None  # while the remote is unreachable: the next try
 
     @property
     def leading(self) -> bool:
@@ -82,10 +83,12 @@ class Service:
         try:
             result = self.reconciler.run_once()
         except Unreachable as exc:
-            return self.clock() + self.health.failed(exc)
+            self._retry_at = self.clock() + self.health.failed(exc)
+            return self._retry_at
         except McError as exc:  # logged and retried: one bad pass must not stop the service
             self.log("pass.failed", level="error", error=str(exc), code=exc.code)
             return None
+        self._retry_at = None
         self.health.ok()
         self._report(result)
         return result.wake_at
@@ -208,6 +211,9 @@ class Service:
                 finished, wake = self._pass_in_thread(stop)
                 if not finished:
                     break
+                if self._retry_at is not None:  # an outage: back off in full, whatever wakes us
+                    stop.wait(max(self._retry_at - self.clock(), 0.0))
+                    continue
                 sleep = MAX_SLEEP if wake is None else min(MAX_SLEEP, max(wake - self.clock(), 0.0))
                 self._wait(stop, dirty, sleep)
         finally:

@@ -3,8 +3,10 @@
 A claim moves the task's lease chain and its agent's holdings ref in one transaction (one atomic
 push through a remote). Every claimer of an agent must move that one ref, so N concurrent claims
 can never take more than `replicas` tasks: of two claims that both saw a free slot, only one
-moves the ref from the value both read. Entries whose lease is no longer live (released,
-finished, expired) are dropped at the next claim: the ref never needs the reconciler.
+moves the ref from the value both read. An entry counts until its lease chain records that the
+generation ended (released, finished, failed, expired by the reconciler): never by the clock,
+since a holder's renewal may still land on a lease that looks expired. Ended entries are dropped
+at the next claim.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import dataclass
 import pygit2
 
 from reconciler.gitstate.commits import single_file_tree, write_commit
-from reconciler.gitstate.leases import read_lease
-from reconciler.gitstate.refs import ZERO, Update, agent_ref, tree_file
+from reconciler.gitstate.leases import lease_at, read_lease
+from reconciler.gitstate.refs import LEASES_PREFIX, ZERO, Update, agent_ref, tree_file
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.errors import CorruptState
+from reconciler.vocabulary.leases import LeaseState
 from reconciler.vocabulary.trailers import Trailer, compose
 
 HOLDINGS_FILE = "holdings.json"
@@ -31,8 +34,8 @@ class Holding:
 
 
 def read_holdings(store: Store, agent: str) -> tuple[str | None, list[Holding]]:
-    """The tip of the agent's holdings ref and its entries; an unreadable ref holds nothing
-    of its own (it is replaced by the next claim's CAS from that tip)."""
+    """The tip of the agent's holdings ref and its entries. An unreadable ref is rebuilt from the
+    lease chains (every active lease the agent holds), so damage never lifts the limit."""
     tip = store.read(agent_ref(agent))
     if tip is None:
         return None, []
@@ -40,12 +43,26 @@ def read_holdings(store: Store, agent: str) -> tuple[str | None, list[Holding]]:
         commit = store.repo[tip].peel(pygit2.Commit)
         data = json.loads(tree_file(commit.tree, HOLDINGS_FILE))
         return tip, [Holding(str(h["key"]), int(h["generation"])) for h in data["holdings"]]
-    except (KeyError, ValueError, TypeError, pygit2.GitError):
-        return tip, []
+    except (KeyError, ValueError, TypeError, AttributeError, pygit2.GitError):
+        return tip, _from_lease_chains(store, agent)
 
 
-def still_held(store: Store, holdings: list[Holding], now: float) -> list[Holding]:
-    """The entries whose lease is still live at that generation (an unreadable lease counts)."""
+def _from_lease_chains(store: Store, agent: str) -> list[Holding]:
+    out = []
+    for ref in store.repo.references.iterator():
+        if ref.name.startswith(LEASES_PREFIX):
+            try:
+                lease = lease_at(store.repo, str(ref.target))
+            except CorruptState:
+                continue
+            if lease.agent == agent and lease.state is LeaseState.ACTIVE:
+                out.append(Holding(ref.name[len(LEASES_PREFIX) :], lease.generation))
+    return out
+
+
+def still_held(store: Store, holdings: list[Holding]) -> list[Holding]:
+    """The entries whose lease chain has not recorded the end of that generation (an unreadable
+    chain counts as held)."""
     out = []
     for h in holdings:
         try:
@@ -53,7 +70,7 @@ def still_held(store: Store, holdings: list[Holding], now: float) -> list[Holdin
         except CorruptState:
             out.append(h)
             continue
-        if lease is not None and lease.generation == h.generation and lease.live(now):
+        if lease is not None and lease.generation == h.generation and lease.state is LeaseState.ACTIVE:
             out.append(h)
     return out
 

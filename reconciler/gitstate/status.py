@@ -127,7 +127,9 @@ def status_commit(
     """
     repo = store.repo
     base = repo[view.tip].peel(pygit2.Commit).tree if view.tip else None
-    after = StatusView(None, {**view.tasks, **changed}, dict(view.blobs), dict(view.trees))
+    # What this commit did not rewrite stays as it was read, unreadable blobs included (held).
+    corrupt = {k: why for k, why in view.corrupt.items() if k not in changed}
+    after = StatusView(None, {**view.tasks, **changed}, dict(view.blobs), dict(view.trees), corrupt)
     by_mission: dict[str, dict[str, pygit2.Oid]] = {}
     for key, st in changed.items():
         mission, task = TaskKey(key).mission, TaskKey(key).name

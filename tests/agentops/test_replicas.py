@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,27 @@ def test_concurrent_claims_never_exceed_replicas(repo: Path, replicas: int) -> N
     refused = mc("claim", "--agent", "worker", "-C", str(repo))
     assert refused.exit_code == 3
     assert f"(replicas: {replicas})" in refused.stderr
+
+
+def test_a_lease_that_looks_expired_still_holds_its_slot_until_the_reconciler_ends_it(repo: Path) -> None:
+    """Its holder's renewal may still land: only the chain's record of the end frees the slot."""
+    with_tasks(repo, 1)
+    first = mc("claim", "--agent", "worker", "--ttl", "1", "-C", str(repo), "-o", "json")
+    assert first.exit_code == 0
+    time.sleep(1.5)
+    held = mc("claim", "--agent", "worker", "-C", str(repo))
+    assert held.exit_code == 3
+    assert "already holds 1 task(s)" in held.stderr
+    assert mc("reconcile", "-C", str(repo)).exit_code == 0  # expires it: the chain records the end
+    assert mc("claim", "--agent", "worker", "-C", str(repo)).exit_code == 0
+
+
+def test_a_damaged_holdings_ref_is_rebuilt_from_the_leases_not_emptied(repo: Path) -> None:
+    with_tasks(repo, 1)
+    won = json.loads(mc("claim", "--agent", "worker", "-C", str(repo), "-o", "json").stdout)
+    (repo / "garbage.txt").write_text("garbage")
+    blob = git(repo, "hash-object", "-w", "garbage.txt").strip()
+    git(repo, "update-ref", f"refs/mc/agents/{won['agent']}", blob)
+    refused = mc("claim", "--agent", "worker", "-C", str(repo))
+    assert refused.exit_code == 3
+    assert f"already holds 1 task(s) (replicas: 1): {won['task']}" in refused.stderr

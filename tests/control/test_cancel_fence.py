@@ -37,6 +37,16 @@ def removed(repo: Path) -> Path:
     return repo
 
 
+@pytest.fixture
+def suspended(repo: Path) -> Path:
+    """hello is Queued, then suspended on main: the next pass sends it back to Pending."""
+    assert mc("reconcile", "-C", str(repo)).exit_code == 0
+    path = repo / "missions/m/tasks/hello.yaml"
+    path.write_text(path.read_text() + "  suspend: true\n")
+    git(repo, "commit", "-qam", "suspend hello")
+    return repo
+
+
 def run_pass_with(repo: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> list[subprocess.CompletedProcess[str]]:
     """One pass, with a real claim run once at failpoint `where` inside it."""
     claims: list[subprocess.CompletedProcess[str]] = []
@@ -81,3 +91,20 @@ def test_a_claim_between_the_fence_and_the_status(removed: Path, monkeypatch: py
     assert claimed.returncode == 3, claimed  # it read the old queue, but the chain is fenced
     assert rev(removed, "refs/mc/status") != tip
     no_live_lease_and_no_replay(removed, claimed)
+
+
+@pytest.mark.parametrize("where", ["reconcile-after-decide", "reconcile-before-status-ref"])
+def test_a_claim_while_a_pass_sends_the_task_back_to_pending(
+    suspended: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    [claimed] = run_pass_with(suspended, monkeypatch, where)
+    st = status(suspended)
+    lease = json.loads(git(suspended, "show", "refs/mc/leases/m/hello:lease.json"))
+    if claimed.returncode == 0:  # it landed before the fence: the pass saw the grant instead
+        assert st["phase"] in ("Leased", "Running"), st
+        assert lease["state"] == "active"
+        assert st["generation"] == lease["generation"]
+    else:  # it read the queue the pass was replacing: the fenced chain refused it
+        assert claimed.returncode == 3, claimed
+        assert st["phase"] == "Pending", st
+        assert lease["state"] == "revoked"

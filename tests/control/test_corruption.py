@@ -11,6 +11,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from reconciler.control.reconcile import Reconciler
+from reconciler.gitstate.store import Store
 from tests.conftest import TASK, claim, git, mc, rev, write
 from tests.running import Running, phase, wait_for
 
@@ -151,3 +153,19 @@ def test_a_status_ref_at_a_blob_is_reported_and_the_service_survives(tasks: Path
     git(tasks, "commit", "-qm", "fresh")
     assert wait_for(lambda: phase(tasks, "m/fresh") == "Queued")
     assert running.alive()
+
+
+def test_a_long_running_reconciler_keeps_holding_a_corrupt_status_after_it_writes(tasks: Path) -> None:
+    """The view a pass writes keeps the blobs it could not read: the task is not declared anew."""
+    reconciler = Reconciler(Store(pygit2.Repository(str(tasks))))
+    reconciler.run_once()
+    CORRUPTIONS["status not JSON"][0](tasks)
+    write(tasks, "missions/m/tasks/fresh.yaml", TASK.format(name="fresh", needs="[]"))
+    git(tasks, "add", "-A")
+    git(tasks, "commit", "-qm", "fresh")
+    for _ in range(3):  # the first of these writes (fresh is declared); the others read its view
+        result = reconciler.run_once()
+        assert "m/victim" in result.held
+        assert not [t for t in result.transitions if t.key == "m/victim"]
+    queue = json.loads(git(tasks, "show", "refs/mc/status:queue.json"))
+    assert "m/victim" not in [e["key"] for e in queue["tasks"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.vocabulary.conditions import ConditionType
+from reconciler.vocabulary.leases import Lease, LeaseState
 from reconciler.vocabulary.phases import Phase
 from tests.control.decide_world import (
     TTL,
@@ -86,8 +87,8 @@ def test_result_of_a_claim_made_just_before_removal_is_not_taken_after_redeclara
     world.complete("a", {"summary": "for the old spec"})
     world.remove("a")
     plan = world.reconcile()
-    # nothing live to revoke; the chain is fenced above the finished lease
-    assert [(c.action, c.generation) for c in plan.lease_actions] == [("fence", 2)]
+    # nothing live to revoke, and nothing to fence: a claim from the old queue sees generation 1
+    assert plan.lease_actions == []
     assert world.phase("a") == Phase.CANCELLED
     world.put(task("a"), spec="spec-2")
     world.reconcile()
@@ -95,7 +96,7 @@ def test_result_of_a_claim_made_just_before_removal_is_not_taken_after_redeclara
     st = world.status("a")
     assert st.phase == Phase.QUEUED
     assert st.outputs is None
-    assert world.claim("a").generation == 3
+    assert world.claim("a").generation == 2
 
 
 def test_redeclared_task_still_in_backoff_wakes_the_reconciler() -> None:
@@ -260,3 +261,31 @@ def test_spec_change_after_success_is_flagged_as_not_applied() -> None:
     st = world.status("a")
     assert (st.phase, st.spec) == (Phase.SUCCEEDED, "spec-1")
     assert "not applied" in st.condition(ConditionType.SPEC_CHANGED).message  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("how", ["suspend", "dependency"])
+def test_a_task_that_leaves_queued_without_a_grant_has_its_chain_fenced(how: str) -> None:
+    """A claim that read the last queue must not land on a task that went back to Pending."""
+    world = World.of(task("a"), task("b"))
+    world.reconcile()
+    if how == "suspend":
+        world.put(task("a", suspend=True), spec="spec-2")
+    else:
+        world.put(task("a", needs=["b"]), spec="spec-2")
+    plan = world.reconcile()
+    assert world.phase("a") == Phase.PENDING
+    assert [(c.key, c.action, c.generation) for c in plan.lease_actions] == [("m/a", "fence", 1)]
+    assert world.status("a").generation == 1
+
+
+def test_a_fence_whose_pass_died_before_its_status_is_adopted_silently() -> None:
+    world = World.of(task("a"))
+    world.reconcile()
+    now = world.now
+    tomb = Lease("m/a", 1, "mc-reconciler", None, LeaseState.REVOKED, now, now, now, 0)
+    world.chains["m/a"] = [tomb]  # the fence landed, the status write did not
+    plan = world.reconcile()
+    assert plan.transitions == []
+    assert world.status("a").generation == 1
+    assert world.phase("a") == Phase.QUEUED
+    assert world.claim("a").generation == 2

@@ -5,6 +5,7 @@ a long pass still stops the service within a few seconds."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -63,3 +64,38 @@ def test_sigterm_in_the_middle_of_a_long_pass_stops_within_seconds(repo: Path) -
     assert code == 0
     assert [e["event"] for e in slow.logs()][-3:] == ["stop.during-pass", "leader.resigned", "stop"]
     assert rev(repo, "refs/mc/status") is None  # the abandoned pass wrote nothing
+
+
+def quiet_leader(repo: Path, ttl: float = 15.0) -> Leader:
+    return Leader(Store(pygit2.Repository(str(repo))), "reconciler-a", ttl, time.time, Log(stream=io.StringIO()))
+
+
+def test_a_resigned_leader_never_takes_the_lease_again(repo: Path) -> None:
+    leader = quiet_leader(repo)
+    assert leader.step()
+    leader.resign()
+    assert not leader.step()  # a keeper step racing the shutdown
+    lease = json.loads(git(repo, "show", "refs/mc/system/leader:lease.json"))
+    assert lease["state"] == "released"
+    with pytest.raises(Deposed), leader.fence():
+        pass
+
+
+def test_a_moment_of_lock_on_the_leader_ref_does_not_depose_the_leader(repo: Path) -> None:
+    leader = quiet_leader(repo, ttl=0.3)
+    assert leader.step()
+    time.sleep(0.15)  # a renewal is due
+    lock = repo / ".git/refs/mc/system/leader.lock"
+    lock.write_text("")
+    assert leader.step()  # still the leader: it renews at the next step
+    lock.unlink()
+    before = rev(repo, "refs/mc/system/leader")
+    assert leader.step()
+    assert rev(repo, "refs/mc/system/leader") != before
+
+
+def test_a_leader_keeps_its_own_live_lease_after_a_restart_of_its_keeper(repo: Path) -> None:
+    first = quiet_leader(repo)
+    assert first.step()
+    again = quiet_leader(repo)  # same identity (host and pid): its own lease, not another's
+    assert again.step()
