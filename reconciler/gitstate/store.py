@@ -1,9 +1,9 @@
 """Where refs are compared-and-swapped: the local repository, or a shared remote.
 
-Locally, a CAS is `git update-ref --stdin`. Through a remote, it is a push of the next commit
-of a chain, without force: the server accepts it only as a fast-forward of its current tip,
-so of several contenders exactly one wins, on any Git server. The local refs then mirror
-what the remote accepted.
+Locally, a CAS is `git update-ref --stdin`. Through a remote, it is an atomic push in which every
+ref names the value it must still have (`--force-with-lease=REF:OLD`, checked by the server
+under the ref's lock), so of several contenders exactly one wins, on any Git server. The local
+refs then mirror what the remote accepted.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ class Store:
 
 
 class RemoteStore(Store):
-    """Refs whose authority is a shared remote; compare-and-swap by fast-forward-only push."""
+    """Refs whose authority is a shared remote; compare-and-swap by an atomic push that names the
+    value each ref must still have at the server."""
 
     def __init__(self, repo: pygit2.Repository, remote: str, branch: str | None = None) -> None:
         super().__init__(repo, branch)
@@ -140,8 +141,13 @@ class RemoteStore(Store):
         for v in verifies:  # checked against the freshest fetch; the push itself cannot verify
             if (self.read(v.ref) or ZERO) != v.old:
                 raise Conflict(f"{v.ref} moved (expected {v.old[:12]})")
+        # Each update names the value it replaces (`--force-with-lease=REF:OLD`, empty: must not
+        # exist); the server's receive-pack checks it under the ref's lock, so the push is a
+        # compare-and-swap whether or not the new commit descends from the old one (a renewal
+        # that replaces the previous renewal does not).
+        leases = [f"--force-with-lease={u.ref}:{'' if u.old == ZERO else u.old}" for u in updates if u.old is not None]
         specs = [f"{u.new}:{u.ref}" for u in updates]
-        proc = self._git("push", "--atomic", "--porcelain", "--quiet", self.remote, *specs)
+        proc = self._git("push", "--atomic", "--porcelain", "--quiet", *leases, self.remote, *specs)
         if proc.returncode != 0:
             if not _lost_race(proc.stdout):
                 rejected = [line.split("\t")[-1] for line in proc.stdout.splitlines() if line.startswith("!")]
