@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pygit2
 
-from reconciler.gitstate.leases import advance, current, read_lease
+from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import check_worktree, work_commit
@@ -79,7 +79,7 @@ def heartbeat(store: Store, key: TaskKey, handle: LeaseHandle, now: float) -> Le
 
     def write(tip: str, lease: Lease) -> Lease:
         fresh = lease.renewed(now)
-        advance(store, fresh, tip, f"lease {key}: renew generation {lease.generation}")
+        renew(store, fresh, tip, f"lease {key}: renew generation {lease.generation}")
         return fresh
 
     return _fenced(store, key, handle, now, write)
@@ -111,7 +111,7 @@ def checkpoint(
             # window in which a successor may be granted. So the checkpoint also renews the
             # lease, in the same atomic push: the server takes both or neither.
             note = f"lease {key}: renew generation {lease.generation} (checkpoint {commit[:12]})"
-            advance(store, lease.renewed(now), tip, note, also=(move,))
+            renew(store, lease.renewed(now), tip, note, also=(move,))
         return commit
 
     return _fenced(store, key, handle, now, write)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 from reconciler.control.log import Log
 from reconciler.gitstate.fence import Fence
-from reconciler.gitstate.leases import advance, read_lease, write_lease_commit
+from reconciler.gitstate.leases import advance, custody_parent, read_lease, renew, write_lease_commit
 from reconciler.gitstate.refs import LEADER_KEY, LEADER_REF, Update, Verify
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.clock import iso
@@ -63,7 +63,7 @@ class Leader:
             return True
         renewed = self.lease.renewed(now)
         try:
-            self.tip = advance(self.store, renewed, self.tip, "leader: renew", who=self.me, ref=LEADER_REF)
+            self.tip = renew(self.store, renewed, self.tip, "leader: renew", who=self.me, ref=LEADER_REF)
         except RefLocked:
             return True  # another update holds the ref's lock for a moment: renew at the next step
         except Conflict:
@@ -155,7 +155,8 @@ class Leader:
                 yield Fence(verifies=(Verify(LEADER_REF, self.tip),))
                 return
             renewed = self.lease.renewed(self.clock())
-            new = write_lease_commit(self.store.repo, renewed, self.tip, "leader: renew (fences a write)", self.me)
+            parent = custody_parent(self.store.repo, self.tip)
+            new = write_lease_commit(self.store.repo, renewed, parent, "leader: renew (fences a write)", self.me)
             yield Fence(updates=(Update(LEADER_REF, new, self.tip),))
             self.tip, self.lease = new, renewed  # reached only if the fenced write succeeded
 

@@ -97,6 +97,39 @@ def advance(
     return new
 
 
+def custody_parent(repo: pygit2.Repository, tip: str) -> str:
+    """The commit a renewal of the lease at `tip` is written on: `tip` itself if it records
+    custody (a grant), its parent if `tip` is a renewal of that same grant."""
+    commit = repo[tip].peel(pygit2.Commit)
+    lease = lease_at(repo, tip)
+    if lease.state is LeaseState.ACTIVE and commit.parent_ids:
+        parent = str(commit.parent_ids[0])
+        before = lease_at(repo, parent)
+        if before.state is LeaseState.ACTIVE and before.generation == lease.generation:
+            return parent
+    return tip
+
+
+def renew(
+    store: Store,
+    renewed: Lease,
+    tip: str,
+    subject: str,
+    *,
+    also: tuple[Update, ...] = (),
+    who: str | None = None,
+    ref: str | None = None,
+) -> str:
+    """Replace the lease's last renewal with `renewed`, by CAS on `tip`.
+
+    A renewal is not custody: it is written on the last custody commit (the grant) and replaces
+    the previous renewal, so a lease renewed every few seconds for days keeps a chain of two
+    commits, grant and latest renewal, instead of growing by one commit per renewal."""
+    new = write_lease_commit(store.repo, renewed, custody_parent(store.repo, tip), subject, who)
+    store.transact([Update(ref or lease_ref(renewed.key), new, tip), *also])
+    return new
+
+
 def current(
     store: Store, key: str, generation: int, now: float, secret: str, agent: str | None = None
 ) -> tuple[str, Lease]:

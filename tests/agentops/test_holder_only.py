@@ -70,3 +70,24 @@ def test_claim_exports_the_token_for_a_shell(queued: Path) -> None:
     assert len(exported["MC_LEASE_TOKEN"]) >= 40
     code, _, err = run(queued, "heartbeat", "m/hello", "-g", "1", MC_LEASE_TOKEN=exported["MC_LEASE_TOKEN"])
     assert code == 0, err
+
+
+def test_renewals_replace_each_other_and_custody_stays_history(queued: Path) -> None:
+    """A lease renewed for days keeps two commits, its grant and its latest renewal."""
+    lease = claim(queued)
+    token = str(lease["leaseToken"])
+    tips = []
+    for _ in range(5):
+        code, _, err = run(queued, "heartbeat", "m/hello", "-g", "1", MC_LEASE_TOKEN=token)
+        assert code == 0, err
+        tips.append(rev(queued, "refs/mc/leases/m/hello"))
+    assert len(set(tips)) == 5  # each renewal moved the ref
+    chain = git(queued, "log", "--format=%s", "refs/mc/leases/m/hello").splitlines()
+    assert chain == ["lease m/hello: renew generation 1", "lease m/hello: grant generation 1 to " + str(lease["agent"])]
+    code, _, err = run(queued, "release", "m/hello", "-g", "1", MC_LEASE_TOKEN=token)
+    assert code == 0, err
+    states = [
+        json.loads(git(queued, "show", f"{c}:lease.json"))["state"]
+        for c in git(queued, "rev-list", "refs/mc/leases/m/hello").split()
+    ]
+    assert states == ["released", "active", "active"]  # the end is custody: it stays

@@ -157,7 +157,11 @@ def test_claims_through_a_shared_remote_have_one_winner(site: Site) -> None:
     mc(winner_clone, "complete", key, "-g", "1", check=True)
     chain = lease_chain(site.bare, key)
     # grant, heartbeat, checkpoint (through a remote, a checkpoint also renews: that is its fence), result
-    assert [c["state"] for c in chain] == ["active", "active", "active", "completed"]
+    assert [c["state"] for c in chain] == [
+        "active",
+        "active",
+        "completed",
+    ]  # the checkpoint's renewal replaced the heartbeat's
     assert {c["generation"] for c in chain} == {1}
     work = git(site.bare, "log", "--format=%s", f"refs/heads/mc/work/{key}").splitlines()
     assert work[:2] == [f"Result of {key}", "halfway"]
