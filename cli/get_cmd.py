@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @handle_errors
 def get(
-    kind: str = typer.Argument(..., help="missions, klusters, agents, policies, tasks or leases."),
+    kind: str = typer.Argument(..., help="missions, klusters, agents, policies, tasks, leases or nodes."),
     mission: str | None = typer.Option(None, "-m", "--mission", help="Only this mission."),
     output: Output = output_option(),
     repo: str = repo_option(),
@@ -32,6 +32,9 @@ def get(
 
     if kind.lower() in ("lease", "leases"):
         _leases(repo, mission, output)
+        return
+    if kind.lower() in ("node", "nodes"):
+        _nodes(repo, output)
         return
     k = kind_of(kind)
     snapshot, state = load_desired(repo, rev)
@@ -67,6 +70,21 @@ def _leases(repo: str, mission: str | None, output: Output) -> None:
         return
     now = time.time()
     _table(render.LEASE_COLUMNS, [render.lease_row(key, lease, now) for key, lease in found])
+
+
+def _nodes(repo: str, output: Output) -> None:
+    import time
+
+    from cli import get_render as render
+    from cli.store_opts import open_store_at
+    from reconciler.gitstate.nodes import read_nodes
+
+    found = read_nodes(open_store_at(repo, None))
+    now = time.time()
+    if output is not Output.table:
+        emit([render.node_doc(name, record, now) for name, record in found], output)
+        return
+    _table(render.NODE_COLUMNS, [render.node_row(name, record, now) for name, record in found])
 
 
 @handle_errors

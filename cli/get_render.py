@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.gitstate.nodes import NodeEvent, NodeRecord
 from reconciler.manifests.desired import DesiredState
 from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Task
 from reconciler.vocabulary.clock import iso
@@ -72,6 +73,45 @@ def lease_doc(key: str, lease: Lease | str) -> dict[str, Any]:
         "expiresAt": iso(lease.expires_at),
         "startedAt": iso(lease.started_at),
         "reason": lease.reason,
+    }
+
+
+NODE_COLUMNS = ["NODE", "HEALTH", "LABELS", "CAPACITY", "RUNNING", "HEARTBEAT", "VERSION"]
+
+
+def _health(record: NodeRecord, now: float) -> str:
+    if record.event is NodeEvent.STOP:
+        return "stopped"
+    return "healthy" if record.healthy(now) else "lapsed"
+
+
+def node_row(name: str, record: NodeRecord | str, now: float) -> list[str]:
+    if isinstance(record, str):
+        return [name, "corrupt", "", "", "", record, ""]
+    return [
+        name,
+        _health(record, now),
+        _labels(record.labels),
+        str(record.capacity),
+        f"{len(record.running)}" + (f" ({', '.join(record.running)})" if record.running else ""),
+        f"{now - record.heartbeat_at:.0f}s ago",
+        record.version,
+    ]
+
+
+def node_doc(name: str, record: NodeRecord | str, now: float) -> dict[str, Any]:
+    if isinstance(record, str):
+        return {"node": name, "health": "corrupt", "reason": record}
+    return {
+        "node": name,
+        "health": _health(record, now),
+        "labels": record.labels,
+        "capacity": record.capacity,
+        "running": record.running,
+        "load": len(record.running),
+        "heartbeatAt": iso(record.heartbeat_at),
+        "startedAt": iso(record.started_at),
+        "version": record.version,
     }
 
 

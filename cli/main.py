@@ -8,6 +8,7 @@ from cli import agent_cmd
 from cli.common import McGroup
 from cli.get_cmd import describe, get
 from cli.init_cmd import init
+from cli.logs_cmd import logs
 from cli.reconcile_cmd import reconcile, service_app
 from cli.validate_cmd import validate
 from reconciler import __version__
@@ -42,6 +43,7 @@ app.command()(validate)
 app.command()(init)
 app.command()(get)
 app.command()(describe)
+app.command()(logs)
 app.command()(reconcile)
 app.add_typer(service_app, name="reconciler")
 for _command in (

@@ -1,15 +1,21 @@
-"""The `mc-mesh` node daemon command (the runtime arrives with the mesh issue)."""
+"""The `mc-mesh` node daemon command."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+
 import typer
 
-from cli.common import McGroup
+from cli.common import McGroup, handle_errors, repo_option
+from cli.store_opts import branch_option, open_store_at, remote_option
+from reconciler.vocabulary.errors import UsageError
 
 app = typer.Typer(
     cls=McGroup,
     name="mc-mesh",
-    help="mc-mesh: the MissionControl node daemon that runs agents in worktrees (not implemented yet).",
+    help="mc-mesh: the MissionControl node daemon that runs leased agents in worktrees.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -19,7 +25,61 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """mc-mesh: the MissionControl node daemon (not implemented yet)."""
+    """mc-mesh: the MissionControl node daemon."""
+
+
+def _labels(values: list[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, label = value.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--label takes KEY=VALUE, not {value!r}")
+        out[name] = label
+    return out
+
+
+def _secrets(path: Path | None) -> dict[str, str]:
+    """A node-local secrets file: `NAME=value` lines (never in Git)."""
+    if path is None:
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read --secrets {path}: {exc.strerror}") from None
+    out = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{path}:{number}: expected NAME=value")
+        out[name.strip()] = value
+    return out
+
+
+@app.command("run")
+@handle_errors
+def run(
+    node: str = typer.Option(..., "--node", envvar="MC_NODE", help="This node's name (env MC_NODE)."),
+    label: list[str] = typer.Option([], "--label", help="A label KEY=VALUE that agents' nodeSelector can match."),
+    capacity: int = typer.Option(4, "--capacity", min=1, max=1000, help="How many agents may run at once."),
+    secrets: Path | None = typer.Option(None, "--secrets", help="A node-local file of NAME=value secrets."),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+    branch: str | None = branch_option(),
+    log_format: str = typer.Option("text", "--log-format", help="text, or json (one object per line)."),
+) -> None:
+    """Run the agents this node is leased, until SIGINT or SIGTERM."""
+    from mesh.node import Node, NodeConfig
+    from reconciler.control.log import Log
+    from reconciler.vocabulary.keys import check_name
+
+    check_name("node", node)
+    config = NodeConfig(node, _labels(label), capacity, _secrets(secrets))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    Node(open_store_at(repo, remote, branch), config, Log(log_format)).run(stop)
 
 
 @app.command()

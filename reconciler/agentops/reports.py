@@ -22,12 +22,13 @@ import pygit2
 from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
 from reconciler.gitstate.store import Store
-from reconciler.gitstate.work import check_worktree, work_commit
+from reconciler.gitstate.work import changed_paths, check_worktree, work_commit
+from reconciler.manifests.globs import glob_matches
 from reconciler.manifests.layout import Location, task_file
 from reconciler.manifests.manifest_file import read_manifest
 from reconciler.manifests.model import Task
 from reconciler.manifests.outputs import output_error
-from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound
+from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseHandle, LeaseState
@@ -136,6 +137,23 @@ def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
         raise InvalidOutputs(f"outputs refused, task stays Running: {error}", task=task.key)
 
 
+def check_paths(store: Store, task: Task, parent: str, result: str) -> None:
+    """A result may change only what its task's `paths` cover (every path, with no `paths`)."""
+    if not task.paths:
+        return
+    base = store.repo.merge_base(parent, store.require_desired())  # where the work branch left main
+    changed = changed_paths(store, str(base) if base is not None else parent, result)
+    outside = [p for p in changed if not any(glob_matches(g, p) for g in task.paths)]
+    if outside:
+        shown = ", ".join(outside[:10]) + (f" and {len(outside) - 10} more" if len(outside) > 10 else "")
+        raise OutsidePaths(
+            f"result refused, task stays Running: it changes paths outside the task's paths "
+            f"({', '.join(task.paths)}): {shown}",
+            task=task.key,
+            paths=outside,
+        )
+
+
 def complete(
     store: Store,
     key: TaskKey,
@@ -149,10 +167,12 @@ def complete(
         check_worktree(store, key, worktree)
 
     def write(tip: str, lease: Lease) -> str:
-        check_outputs(task_spec(store, key), outputs or {})
+        task = task_spec(store, key)
+        check_outputs(task, outputs or {})
         commit, parent = work_commit(
             store, key, lease.agent, f"Result of {key}", _trailers(lease, WorkKind.RESULT), worktree
         )
+        check_paths(store, task, parent, commit)
         done = replace(
             lease.renewed(now).ended(LeaseState.COMPLETED, "", now), outputs=outputs or {}, result_commit=commit
         )

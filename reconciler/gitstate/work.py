@@ -24,6 +24,7 @@ from reconciler.vocabulary.trailers import Trailer, compose
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """git in `cwd` (a work tree, or a git directory), without the caller's GIT_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, env=env, check=False)
 
@@ -76,3 +77,35 @@ def work_commit(
     else:
         tree = str(store.repo[parent].peel(pygit2.Commit).tree.id)
     return write_commit(store.repo, who, compose(subject, trailers), tree, [parent]), parent
+
+
+def add_worktree(store: Store, key: TaskKey, path: Path) -> None:
+    """Check out `key`'s work branch at `path` (a fresh worktree; a stale one left there by a
+    crash is removed first, on disk and in `git worktree list`)."""
+    remove_worktree(store, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    proc = _git(Path(store.repo.path), "worktree", "add", "--force", "--quiet", str(path), work_branch(key))
+    if proc.returncode != 0:
+        raise GitFailure(f"cannot check out {work_branch(key)} at {path}: {proc.stderr.strip()}", task=key)
+
+
+def remove_worktree(store: Store, path: Path) -> None:
+    """Remove the worktree at `path`, registered or not, and prune what git still lists."""
+    git_dir = Path(store.repo.path)
+    if path.exists():
+        _git(git_dir, "worktree", "remove", "--force", "--force", str(path))
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+    _git(git_dir, "worktree", "prune")
+
+
+def changed_paths(store: Store, base: str, tree: str) -> list[str]:
+    """The paths that differ between commit `base` and `tree` (added, changed or deleted)."""
+    old = store.repo[base].peel(pygit2.Tree)
+    new = store.repo[tree].peel(pygit2.Tree)
+    out: set[str] = set()
+    for delta in old.diff_to_tree(new).deltas:
+        out.update(p for p in (delta.old_file.path, delta.new_file.path) if p)
+    return sorted(out)

@@ -89,6 +89,7 @@ class Agent(Manifest):
     permissions: Permissions = field(default_factory=Permissions)
     budget: Budget = field(default_factory=Budget)
     replicas: int = 1
+    node_selector: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def agent_id(self) -> str:
@@ -237,6 +238,7 @@ def _build_agent(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: 
         Permissions(tuple(perm.get("env", ())), tuple(perm.get("secrets", ())), tuple(perm.get("paths", ()))),
         Budget(budget.get("wallTimeSeconds"), budget.get("costUsd"), budget.get("tokens")),
         int(s.get("replicas", 1)),
+        _frozen(s.get("nodeSelector", {}).get("matchLabels")),
     )
 
 

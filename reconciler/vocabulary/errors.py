@@ -88,6 +88,12 @@ class NothingToClaim(McError):
     code = "nothing_to_claim"
 
 
+class OutsidePaths(McError):
+    """A result that changes paths outside its task's `paths`; the task stays Running."""
+
+    code = "outside_paths"
+
+
 class InvalidOutputs(McError):
     """Outputs that do not satisfy the task's output schema; the task stays Running."""
 

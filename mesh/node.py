@@ -1,0 +1,280 @@
+"""`mc-mesh run`: a node daemon, the kubelet of MissionControl.
+
+It registers `refs/mc/nodes/<node>` (labels, capacity, what it runs) and heartbeats there; it
+claims Queued tasks for the agents whose `nodeSelector` its labels fit, while it has capacity,
+and runs each in its own worktree of the task's work branch (`mesh.runner`); it renews their
+leases, stops a run whose lease was revoked or whose wall time ran out, and reports each exit:
+a result (outputs checked, paths checked) or a failure with the tail of its output. On SIGTERM
+it stops its agents (SIGTERM, then SIGKILL after a grace period), releases their leases and
+records that it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from mesh.runner import Launch, Run, log_path
+from reconciler import __version__
+from reconciler.agentops.claim import claim
+from reconciler.agentops.reports import complete, end, heartbeat
+from reconciler.control.log import Log
+from reconciler.gitstate.leases import read_lease
+from reconciler.gitstate.nodes import NodeEvent, NodeRecord, read_node, write_node
+from reconciler.gitstate.status import read_status
+from reconciler.gitstate.store import Store
+from reconciler.gitstate.work import add_worktree, remove_worktree
+from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.loader import GitSource, Snapshot, load
+from reconciler.manifests.model import Agent
+from reconciler.vocabulary.errors import CorruptState, McError, NothingToClaim
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.leases import LeaseHandle, LeaseState
+
+NODE_TTL = 15.0  # a node whose heartbeat is older than this is unhealthy
+LEASE_TTL = 30.0  # the leases a node takes; renewed every third of it while its agent runs
+POLL = 0.5
+GRACE = 5.0  # seconds between SIGTERM and SIGKILL when an agent must stop
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    capacity: int = 4
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    ttl: float = NODE_TTL
+    lease_ttl: float = LEASE_TTL
+    grace: float = GRACE
+
+
+@dataclass(slots=True)
+class _Running:
+    run: Run
+    handle: LeaseHandle
+    renewed: float
+
+
+class Node:
+    def __init__(self, store: Store, config: NodeConfig, log: Log, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.config, self.log, self.clock = store, config, log, clock
+        git_dir = Path(store.repo.path)
+        self.root = (Path(store.repo.workdir) if store.repo.workdir else git_dir) / ".mc" / "mesh" / config.name
+        self.runs: dict[TaskKey, _Running] = {}
+        self.snapshot: Snapshot | None = None
+        self.state = DesiredState()
+        self.tip: str | None = None
+        self.started = clock()
+        self.heartbeat_at = 0.0
+
+    # -- the node record -----------------------------------------------------------------
+    def _record(self, event: NodeEvent) -> NodeRecord:
+        now = self.clock()
+        return NodeRecord(
+            self.config.name,
+            event,
+            dict(self.config.labels),
+            self.config.capacity,
+            sorted(self.runs),
+            __version__,
+            self.started,
+            now,
+            self.config.ttl,
+            os.getpid(),
+        )
+
+    def _write(self, event: NodeEvent) -> None:
+        self.store.sync()
+        tip, _ = read_node(self.store, self.config.name)
+        self.tip = write_node(self.store, self._record(event), tip)
+        self.heartbeat_at = self.clock()
+
+    def heartbeat_if_due(self) -> None:
+        if self.clock() >= self.heartbeat_at + self.config.ttl / 3:
+            self._write(NodeEvent.HEARTBEAT)
+
+    # -- desired state --------------------------------------------------------------------
+    def refresh(self) -> None:
+        tip = self.store.require_desired()
+        tree = self.store.repo[tip].peel(pygit2.Commit).tree
+        self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
+        self.state = index(self.snapshot.manifests())
+
+    def agents(self) -> list[Agent]:
+        """The agents this node may run: those whose node selector its labels satisfy."""
+        labels = self.config.labels
+        return [
+            a
+            for ms in self.state.missions.values()
+            for a in ms.agents.values()
+            if all(labels.get(k) == v for k, v in a.node_selector.items()) and a.command
+        ]
+
+    # -- claiming and starting ------------------------------------------------------------
+    def claim_some(self) -> None:
+        progress = True
+        while progress and len(self.runs) < self.config.capacity:
+            progress = False
+            for agent in self.agents():
+                if len(self.runs) >= self.config.capacity:
+                    return
+                try:
+                    got = claim(
+                        self.store, agent.agent_id, self.clock(), node=self.config.name, ttl=self.config.lease_ttl
+                    )
+                except NothingToClaim:
+                    continue
+                key = TaskKey(got.lease.key)
+                handle = LeaseHandle(got.lease.generation, got.secret, agent.agent_id)
+                try:
+                    self.start(key, agent, handle)
+                except McError as exc:
+                    self.log("run.refused", level="error", task=key, error=str(exc))
+                    end(self.store, key, handle, self.clock(), LeaseState.FAILED, f"node {self.config.name}: {exc}")
+                    continue
+                progress = True
+
+    def _needs_outputs(self, key: TaskKey) -> dict[str, object]:
+        task = self.state.missions[key.mission].tasks[key.name]
+        statuses = read_status(self.store).tasks
+        return {
+            n: (statuses[TaskKey.of(key.mission, n)].outputs or {})
+            for n in task.needs
+            if TaskKey.of(key.mission, n) in statuses
+        }
+
+    def start(self, key: TaskKey, agent: Agent, handle: LeaseHandle) -> None:
+        task = self.state.missions[key.mission].tasks.get(key.name)
+        if task is None:
+            raise McError(f"{key} is not in the desired state this node read")
+        worktree = self.root / "worktrees" / key.mission / key.name
+        add_worktree(self.store, key, worktree)
+        launch = Launch(
+            key=key,
+            generation=handle.generation,
+            secret=handle.secret,
+            agent=agent,
+            task=task,
+            worktree=worktree,
+            home=self.root / "homes" / key.mission / f"{key.name}-{handle.generation}",
+            log=log_path(self.root, key, handle.generation),
+            inputs={"inputs": dict(task.inputs), "needs": self._needs_outputs(key)},
+            node=self.config.name,
+            secrets=self.config.secrets,
+            node_env=self.config.env,
+        )
+        run = Run(launch)
+        run.start()
+        self.runs[key] = _Running(run, handle, self.clock())
+        self.log("run.started", task=key, generation=handle.generation, agent=agent.agent_id)
+
+    # -- supervision ------------------------------------------------------------------------
+    def supervise(self) -> None:
+        for key, running in list(self.runs.items()):
+            run, now = running.run, self.clock()
+            code = run.poll()
+            if code is None:
+                if run.deadline is not None and now >= run.deadline:
+                    run.stop("wall time exceeded", self.config.grace)
+                elif not self._still_ours(key, running.handle):
+                    run.stop("lease revoked or ended", self.config.grace)
+                elif now >= running.renewed + self.config.lease_ttl / 3:
+                    try:
+                        heartbeat(self.store, key, running.handle, now)
+                        running.renewed = now
+                    except McError as exc:
+                        run.stop(f"lease could not be renewed: {exc}", self.config.grace)
+                code = run.poll()
+            if code is not None:
+                self.finish(key, running, code)
+
+    def _still_ours(self, key: TaskKey, handle: LeaseHandle) -> bool:
+        try:
+            _, lease = read_lease(self.store, key)
+        except CorruptState:
+            return False
+        return lease is not None and lease.generation == handle.generation and lease.state is LeaseState.ACTIVE
+
+    def finish(self, key: TaskKey, running: _Running, code: int) -> None:
+        run, handle, now = running.run, running.handle, self.clock()
+        del self.runs[key]
+        try:
+            if run.stop_reason.startswith("lease"):
+                outcome = f"stopped: {run.stop_reason}"  # nothing to report: the lease is not ours
+            elif run.stop_reason:
+                end(
+                    self.store,
+                    key,
+                    handle,
+                    now,
+                    LeaseState.FAILED,
+                    f"{run.stop_reason}; output ends: {run.tail()[-300:]}",
+                )
+                outcome = f"failed: {run.stop_reason}"
+            elif code == 0:
+                try:
+                    complete(self.store, key, handle, now, run.outputs(), run.launch.worktree)
+                    outcome = "succeeded"
+                except McError as exc:  # outputs refused, or paths outside the task's scope
+                    end(self.store, key, handle, now, LeaseState.FAILED, str(exc))
+                    outcome = f"failed: {exc}"
+            else:
+                end(
+                    self.store,
+                    key,
+                    handle,
+                    now,
+                    LeaseState.FAILED,
+                    f"exit status {code}; output ends: {run.tail()[-300:]}",
+                )
+                outcome = f"failed: exit status {code}"
+        except McError as exc:
+            outcome = f"not reported: {exc}"
+        finally:
+            remove_worktree(self.store, run.launch.worktree)
+        self.log("run.finished", task=key, generation=handle.generation, outcome=outcome)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop every agent, give its lease back, and record that this node stopped."""
+        for key, running in list(self.runs.items()):
+            running.run.stop("node stopping", self.config.grace)
+            try:
+                end(
+                    self.store,
+                    key,
+                    running.handle,
+                    self.clock(),
+                    LeaseState.RELEASED,
+                    f"node {self.config.name} stopped",
+                )
+            except McError as exc:
+                self.log("release.failed", level="warn", task=key, error=str(exc))
+            remove_worktree(self.store, running.run.launch.worktree)
+            del self.runs[key]
+        self._write(NodeEvent.STOP)
+        self.log("stop", node=self.config.name)
+
+    def run(self, stop: threading.Event) -> None:
+        self.store.require_desired()
+        self._write(NodeEvent.REGISTER)
+        self.log("start", node=self.config.name, labels=self.config.labels, capacity=self.config.capacity)
+        try:
+            while not stop.is_set():
+                try:
+                    self.heartbeat_if_due()
+                    self.refresh()
+                    self.supervise()
+                    self.claim_some()
+                except McError as exc:
+                    self.log("loop.failed", level="error", error=str(exc), code=exc.code)
+                stop.wait(POLL)
+        finally:
+            self.shutdown()

@@ -1,0 +1,239 @@
+"""`mc-mesh run` as a real process: it claims what its agents may run, runs each in a worktree
+with only the environment it is granted, reports results and failures, and leaves no process
+and no worktree behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MC, env, git, mc, write
+from tests.running import Running, phase, wait_for
+
+MC_MESH = str(Path(MC).parent / "mc-mesh")
+
+PROBE = """\
+import json, os, pathlib, subprocess, sys, time
+spec = json.loads(pathlib.Path(os.environ["MC_INPUTS"]).read_text())["inputs"]
+mode = spec.get("mode", "ok")
+print("the secret is", os.environ.get("API_KEY", "-"), flush=True)
+if mode in ("sleep", "spawn"):
+    if mode == "spawn":
+        subprocess.Popen(["sh", "-c", "sleep 300; : " + spec["marker"]])  # a grandchild, marked
+    time.sleep(300)
+if mode == "fail":
+    print("something broke", file=sys.stderr)
+    sys.exit(3)
+if mode == "outside":
+    pathlib.Path("elsewhere.txt").write_text("not mine")
+pathlib.Path("notes").mkdir(exist_ok=True)
+pathlib.Path("notes/done.txt").write_text(mode)
+outputs = {"env": sorted(os.environ), "home": os.environ["HOME"], "cwd": os.getcwd()}
+if mode == "badout":
+    outputs = {"wrong": True}
+pathlib.Path(os.environ["MC_OUTPUTS"]).write_text(json.dumps(outputs))
+"""
+
+AGENT = """\
+apiVersion: missioncontrol.dev/v1
+kind: Agent
+metadata: {{name: prober}}
+spec:
+  runtime:
+    command: ["{python}", "agents-bin/probe.py"]
+    env: {{FIXED: "from-the-manifest"}}
+  permissions:
+    env: [GRANTED]
+    secrets: [API_KEY]
+  budget: {{wallTimeSeconds: {wall}}}
+  replicas: 4
+  nodeSelector: {{matchLabels: {{pool: probes}}}}
+"""
+
+TASK = """\
+apiVersion: missioncontrol.dev/v1
+kind: Task
+metadata: {{name: {name}}}
+spec:
+  title: {name}
+  kluster: main
+  agent: {{name: prober}}
+  paths: ["notes/**"]
+  inputs: {inputs}
+  retries: {{maxAttempts: 1}}
+  outputs:
+    schema: {{type: object, required: [env], properties: {{env: {{type: array}}}}}}
+"""
+
+
+def declare(repo: Path, tasks: dict[str, dict[str, str]], wall: int = 60) -> None:
+    write(repo, "agents-bin/probe.py", PROBE)
+    # the interpreter itself, not a shim that adds variables of its own (pyenv's does)
+    write(repo, "missions/m/agents/prober.yaml", AGENT.format(wall=wall, python=sys.executable))
+    for name, inputs in tasks.items():
+        write(repo, f"missions/m/tasks/{name}.yaml", TASK.format(name=name, inputs=json.dumps(inputs)))
+    (repo / "missions/m/tasks/hello.yaml").unlink(missing_ok=True)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "probes")
+
+
+class MeshNode:
+    def __init__(self, repo: Path, secrets: Path, *extra: str) -> None:
+        self.log_path = repo.parent / f"node-{time.monotonic_ns()}.log"
+        self.log_file = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                MC_MESH,
+                "run",
+                "--node",
+                "n1",
+                "--label",
+                "pool=probes",
+                "--secrets",
+                str(secrets),
+                "--log-format",
+                "json",
+                "-C",
+                str(repo),
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_file,
+            env=env(GRANTED="yes", WITHHELD="no"),
+        )
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        lines = self.log_path.read_text().splitlines()
+        return [e for e in (json.loads(x) for x in lines if x.startswith("{")) if e["event"] == name]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log_file.close()
+
+
+def processes_with(marker: str) -> list[int]:
+    """Every live process whose command line mentions `marker`, read from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return [pid for pid in out if pid != os.getpid()]
+
+
+@pytest.fixture
+def cluster(repo: Path, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("API_KEY=s3cr3t-value\n")
+    service = Running(repo)
+    yield repo, secrets
+    service.stop()
+
+
+def status_of(repo: Path, name: str) -> dict[str, object]:
+    data: dict[str, object] = json.loads(git(repo, "show", f"refs/mc/status:m/{name}.json"))
+    return data
+
+
+def test_a_node_runs_a_task_with_only_its_granted_environment(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    declare(repo, {"probe": {"mode": "ok"}})
+    node = MeshNode(repo, secrets)
+    try:
+        assert wait_for(lambda: phase(repo, "m/probe") == "Succeeded", timeout=30), node.log_path.read_text()
+        nodes = json.loads(mc("get", "nodes", "-C", str(repo), "-o", "json").stdout)
+        assert [(n["node"], n["health"], n["labels"]) for n in nodes] == [("n1", "healthy", {"pool": "probes"})]
+    finally:
+        assert node.stop() == 0
+    outputs = status_of(repo, "probe")["outputs"]
+    assert isinstance(outputs, dict)
+    granted = {"PATH", "HOME", "LANG", "GRANTED", "FIXED", "API_KEY"}
+    contract = {
+        f"MC_{n}"
+        for n in (
+            "MISSION",
+            "TASK",
+            "AGENT_ID",
+            "NODE",
+            "LEASE_GENERATION",
+            "LEASE_TOKEN",
+            "IDEMPOTENCY_KEY",
+            "INPUTS",
+            "OUTPUTS",
+        )
+    }
+    assert set(outputs["env"]) - {"PWD", "SHLVL", "_"} == granted | contract  # WITHHELD never reached it
+    assert ".mc/mesh/n1/homes/" in str(outputs["home"])
+    result = git(repo, "log", "-1", "--format=%B", "refs/heads/mc/work/m/probe")
+    assert "MC-Kind: result" in result
+    assert git(repo, "show", "refs/heads/mc/work/m/probe:notes/done.txt") == "ok"
+    logged = mc("logs", "m/probe", "-C", str(repo))
+    assert logged.exit_code == 0
+    assert "the secret is ***" in logged.stdout
+    assert "s3cr3t-value" not in logged.stdout
+    assert len(git(repo, "worktree", "list").splitlines()) == 1  # its worktree is gone
+    assert json.loads(git(repo, "show", "refs/mc/nodes/n1:node.json"))["event"] == "stop"
+
+
+def test_failures_are_reported_with_their_reason(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    declare(repo, {"crash": {"mode": "fail"}, "badout": {"mode": "badout"}, "outside": {"mode": "outside"}})
+    node = MeshNode(repo, secrets)
+    try:
+        assert wait_for(
+            lambda: all(phase(repo, f"m/{n}") == "Failed" for n in ("crash", "badout", "outside")), timeout=40
+        ), node.log_path.read_text()
+    finally:
+        node.stop()
+    reasons = {n: str(status_of(repo, n)["message"]) for n in ("crash", "badout", "outside")}
+    assert "exit status 3" in reasons["crash"]
+    assert "something broke" in reasons["crash"]
+    assert "outputs refused" in reasons["badout"]
+    assert "outside the task's paths" in reasons["outside"]
+    assert "elsewhere.txt" in reasons["outside"]
+
+
+def test_wall_time_stops_the_whole_process_group(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    marker = f"marker-{uuid.uuid4().hex}"
+    declare(repo, {"slow": {"mode": "spawn", "marker": marker}}, wall=2)
+    node = MeshNode(repo, secrets)
+    try:
+        assert wait_for(lambda: bool(processes_with(marker)), timeout=20)
+        assert wait_for(lambda: phase(repo, "m/slow") == "Failed", timeout=30), node.log_path.read_text()
+        assert "wall time exceeded" in str(status_of(repo, "slow")["message"])
+        assert wait_for(lambda: not processes_with(marker), timeout=10), processes_with(marker)
+    finally:
+        node.stop()
+
+
+def test_sigterm_stops_agents_releases_leases_and_leaves_nothing(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    marker = f"marker-{uuid.uuid4().hex}"
+    declare(repo, {"long": {"mode": "spawn", "marker": marker}})
+    node = MeshNode(repo, secrets)
+    assert wait_for(lambda: bool(processes_with(marker)), timeout=20)
+    assert node.stop() == 0
+    assert not processes_with(marker)
+    lease = json.loads(git(repo, "show", "refs/mc/leases/m/long:lease.json"))
+    assert (lease["state"], lease["node"]) == ("released", "n1")
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+    assert wait_for(lambda: phase(repo, "m/long") == "Queued")  # given back, to run elsewhere
