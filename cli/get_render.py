@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.gitstate.nodes import NodeEvent, NodeRecord
 from reconciler.manifests.desired import DesiredState
 from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Task
 from reconciler.vocabulary.clock import iso
 from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.nodes import NodeEvent, NodeRecord
 from reconciler.vocabulary.status import TaskStatus
 
 

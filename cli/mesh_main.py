@@ -64,6 +64,10 @@ def run(
     label: list[str] = typer.Option([], "--label", help="A label KEY=VALUE that agents' nodeSelector can match."),
     capacity: int = typer.Option(4, "--capacity", min=1, max=1000, help="How many agents may run at once."),
     secrets: Path | None = typer.Option(None, "--secrets", help="A node-local file of NAME=value secrets."),
+    ttl: float = typer.Option(
+        15.0, "--ttl", min=1.0, max=3600.0, help="Seconds a heartbeat vouches for (sent every third)."
+    ),
+    lease_ttl: float = typer.Option(30.0, "--lease-ttl", min=1.0, max=3600.0, help="Seconds a lease lasts on its own."),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
     branch: str | None = branch_option(),
@@ -75,7 +79,7 @@ def run(
     from reconciler.vocabulary.keys import check_name
 
     check_name("node", node)
-    config = NodeConfig(node, _labels(label), capacity, _secrets(secrets))
+    config = NodeConfig(node, _labels(label), capacity, _secrets(secrets), ttl=ttl, lease_ttl=lease_ttl)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

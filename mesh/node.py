@@ -1,9 +1,10 @@
 """`mc-mesh run`: a node daemon, the kubelet of MissionControl.
 
-It registers `refs/mc/nodes/<node>` (labels, capacity, what it runs) and heartbeats there; it
+It registers `refs/mc/nodes/<node>` (labels, capacity, what it runs) and heartbeats there, and
+that one heartbeat renews every lease it holds (`vocabulary.nodes`: its leases are vouched); it
 claims Queued tasks for the agents whose `nodeSelector` its labels fit, while it has capacity,
-and runs each in its own worktree of the task's work branch (`mesh.runner`); it renews their
-leases, stops a run whose lease was revoked or whose wall time ran out, and reports each exit:
+and runs each in its own worktree of the task's work branch (`mesh.runner`); it stops a run
+whose lease was revoked or whose wall time ran out, and reports each exit:
 a result (outputs checked, paths checked) or a failure with the tail of its output. On SIGTERM
 it stops its agents (SIGTERM, then SIGKILL after a grace period), releases their leases and
 records that it stopped.
@@ -26,7 +27,7 @@ from reconciler.agentops.claim import claim
 from reconciler.agentops.reports import complete, end, heartbeat
 from reconciler.control.log import Log
 from reconciler.gitstate.leases import read_lease
-from reconciler.gitstate.nodes import NodeEvent, NodeRecord, read_node, write_node
+from reconciler.gitstate.nodes import read_node, write_node
 from reconciler.gitstate.status import read_status
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import add_worktree, remove_worktree
@@ -36,9 +37,10 @@ from reconciler.manifests.model import Agent
 from reconciler.vocabulary.errors import CorruptState, McError, NothingToClaim
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import LeaseHandle, LeaseState
+from reconciler.vocabulary.nodes import NodeEvent, NodeRecord
 
 NODE_TTL = 15.0  # a node whose heartbeat is older than this is unhealthy
-LEASE_TTL = 30.0  # the leases a node takes; renewed every third of it while its agent runs
+LEASE_TTL = 30.0  # the leases a node takes last this long on their own, then as long as its heartbeat
 POLL = 0.5
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when an agent must stop
 
@@ -59,7 +61,7 @@ class NodeConfig:
 class _Running:
     run: Run
     handle: LeaseHandle
-    renewed: float
+    started: float
 
 
 class Node:
@@ -127,7 +129,12 @@ class Node:
                     return
                 try:
                     got = claim(
-                        self.store, agent.agent_id, self.clock(), node=self.config.name, ttl=self.config.lease_ttl
+                        self.store,
+                        agent.agent_id,
+                        self.clock(),
+                        node=self.config.name,
+                        ttl=self.config.lease_ttl,
+                        vouched=True,  # renewed by this node's heartbeat, not one by one
                     )
                 except NothingToClaim:
                     continue
@@ -172,6 +179,7 @@ class Node:
         )
         run = Run(launch)
         run.start()
+        heartbeat(self.store, key, handle, self.clock())  # records that the agent started
         self.runs[key] = _Running(run, handle, self.clock())
         self.log("run.started", task=key, generation=handle.generation, agent=agent.agent_id)
 
@@ -185,12 +193,6 @@ class Node:
                     run.stop("wall time exceeded", self.config.grace)
                 elif not self._still_ours(key, running.handle):
                     run.stop("lease revoked or ended", self.config.grace)
-                elif now >= running.renewed + self.config.lease_ttl / 3:
-                    try:
-                        heartbeat(self.store, key, running.handle, now)
-                        running.renewed = now
-                    except McError as exc:
-                        run.stop(f"lease could not be renewed: {exc}", self.config.grace)
                 code = run.poll()
             if code is not None:
                 self.finish(key, running, code)

@@ -94,6 +94,7 @@ def claim(
     node: str | None = None,
     ttl: float = DEFAULT_TTL,
     replicas: int | None = None,
+    vouched: bool = False,
 ) -> Claimed:
     """Take the next ready task this agent may run (highest priority, then oldest) by CAS.
 
@@ -145,6 +146,7 @@ def claim(
                 now + ttl,
                 ttl,
                 secret_sha256=secret_hash(secret),
+                vouched=vouched and node is not None,
             )
             branch = work_ref(entry.key)
             work_tip = store.read(branch)

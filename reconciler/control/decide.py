@@ -21,6 +21,7 @@ from reconciler.vocabulary.conditions import ConditionType, Reason
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
+from reconciler.vocabulary.nodes import NodeRecord, lease_expiry
 from reconciler.vocabulary.phases import HELD, TERMINAL, Phase, check_transition
 from reconciler.vocabulary.status import HISTORY_LIMIT, Event, TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
@@ -73,7 +74,9 @@ class _Decider:
         now: float,
         invalid: frozenset[str],
         held: Mapping[str, tuple[Reason, str]],
+        nodes: Mapping[str, NodeRecord],
     ) -> None:
+        self.nodes = nodes
         self.invalid = invalid
         self.held: dict[str, tuple[Reason, str]] = dict(held)
         self.desired = desired
@@ -282,8 +285,9 @@ class _Decider:
             lease.started_at is not None or lease.state in (LeaseState.COMPLETED, LeaseState.FAILED)
         ):
             self.move(key, Phase.RUNNING, "agent started")
-        if lease.state is LeaseState.ACTIVE and self.now < lease.expires_at:
-            self.plan.wake(lease.expires_at)
+        expires = lease_expiry(lease, self.nodes)
+        if lease.state is LeaseState.ACTIVE and self.now < expires:
+            self.plan.wake(expires)
         elif lease.state in (LeaseState.ACTIVE, LeaseState.EXPIRED):
             if lease.state is LeaseState.ACTIVE:
                 self.plan.lease_actions.append(LeaseChange(key, LeaseAction.EXPIRE, lease))
@@ -452,6 +456,7 @@ def decide(
     now: float,
     invalid: frozenset[str] = frozenset(),
     held: Mapping[str, tuple[Reason, str]] | None = None,
+    nodes: Mapping[str, NodeRecord] | None = None,
 ) -> Plan:
     """Pure: what should change, given desired state, observed state and the time.
 
@@ -460,9 +465,10 @@ def decide(
     observed state cannot be read or acted on (a corrupt lease or status, a locked lease ref),
     with the reason: they stay where they are, get `ObservedStateValid=False` where their status
     can be written, and are not met for their dependents. A status that contradicts its lease
-    chain is held the same way (`InconsistentStatus`).
+    chain is held the same way (`InconsistentStatus`). `nodes` are the mesh nodes' records: a
+    lease a node vouches for lives as long as that node's heartbeat (`vocabulary.nodes`).
     """
-    return _Decider(desired, specs, statuses, leases, now, invalid, held or {}).run()
+    return _Decider(desired, specs, statuses, leases, now, invalid, held or {}, nodes or {}).run()
 
 
 def is_fence(lease: Lease) -> bool:

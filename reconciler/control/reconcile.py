@@ -21,6 +21,7 @@ from reconciler.control.decide import LeaseChange, Plan, Transition, decide
 from reconciler.control.failpoints import failpoint
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
+from reconciler.gitstate.nodes import read_nodes
 from reconciler.gitstate.queue import QUEUE_FILE, QueueEntry, QueueIndex
 from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
@@ -33,6 +34,7 @@ from reconciler.vocabulary.errors import Conflict, CorruptState, RefLocked
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
+from reconciler.vocabulary.nodes import NodeRecord
 from reconciler.vocabulary.phases import HELD, Phase
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
@@ -246,7 +248,9 @@ class Reconciler:
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
                 break
-            plan = decide(desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid, held)
+            plan = decide(
+                desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid, held, self.read_nodes()
+            )
             result.held = plan.held
             if locked:
                 plan.wake(now + LOCKED_RETRY)
@@ -284,6 +288,11 @@ class Reconciler:
             break
         result.seconds = time.perf_counter() - started
         return result
+
+    def read_nodes(self) -> dict[str, NodeRecord]:
+        """The mesh nodes' records (a node's heartbeat vouches for its leases); unreadable ones
+        vouch for nothing."""
+        return {name: record for name, record in read_nodes(self.store) if not isinstance(record, str)}
 
     def _held(self, locked: dict[str, tuple[Reason, str]]) -> dict[str, tuple[Reason, str]]:
         assert self.view is not None

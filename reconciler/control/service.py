@@ -22,6 +22,7 @@ from pathlib import Path
 from reconciler.control.leader import Leader
 from reconciler.control.log import Log
 from reconciler.control.reconcile import PassResult, Reconciler
+from reconciler.gitstate.nodes import NODES_PREFIX
 from reconciler.gitstate.refs import AGENTS_PREFIX, SYSTEM_PREFIX
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.errors import McError, Unreachable
@@ -134,13 +135,14 @@ class Service:
         """Set `dirty` on every change of a ref that holds desired or observed state.
 
         One long-lived watcher, not one per sleep: a commit that lands while a pass runs is
-        still seen. MissionControl's own machinery (the leader lease, agents' holdings) is
-        ignored, so the service's renewals never wake it.
+        still seen. MissionControl's own machinery (the leader lease, agents' holdings, node
+        heartbeats) is ignored, so renewals never wake it: a node that lapses is noticed at the
+        deadline its last heartbeat set.
         """
         import watchfiles
 
         git_dir = Path(self.store.repo.path)
-        ignored = (SYSTEM_PREFIX, AGENTS_PREFIX)
+        ignored = (SYSTEM_PREFIX, AGENTS_PREFIX, NODES_PREFIX)
 
         def interesting(_change: watchfiles.Change, path: str) -> bool:
             rel = os.path.relpath(path, git_dir)

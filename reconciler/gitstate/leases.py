@@ -12,11 +12,13 @@ from __future__ import annotations
 import pygit2
 
 from reconciler.gitstate.commits import single_file_tree, write_commit
+from reconciler.gitstate.nodes import read_node
 from reconciler.gitstate.refs import ZERO, Update, Verify, lease_ref, tree_file
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.clock import iso
 from reconciler.vocabulary.errors import CorruptState, NotFound, NotHolder, StaleGeneration
 from reconciler.vocabulary.leases import HOLDER_ENDED, Lease, LeaseState
+from reconciler.vocabulary.nodes import lease_expiry
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
 LEASE_FILE = "lease.json"
@@ -130,6 +132,17 @@ def renew(
     return new
 
 
+def _expiry(store: Store, lease: Lease) -> float:
+    """The lease's expiry, extended by its node's heartbeat when the node vouches for it."""
+    if not lease.vouched or lease.node is None:
+        return lease.expires_at
+    try:
+        _, node = read_node(store, lease.node)
+    except CorruptState:
+        return lease.expires_at
+    return lease_expiry(lease, {lease.node: node} if node is not None else {})
+
+
 def current(
     store: Store, key: str, generation: int, now: float, secret: str, agent: str | None = None
 ) -> tuple[str, Lease]:
@@ -161,9 +174,9 @@ def current(
             generation=generation,
             state=str(lease.state),
         )
-    if now >= lease.expires_at:
+    if now >= _expiry(store, lease):
         raise StaleGeneration(
-            f"lease generation {generation} of {key} expired at {iso(lease.expires_at)}; this report changes nothing",
+            f"lease generation {generation} of {key} expired at {iso(_expiry(store, lease))}; this report changes nothing",
             task=key,
             generation=generation,
         )

@@ -1,24 +1,20 @@
 """Mesh node records, `refs/mc/nodes/<node>`: who runs agents where, and whether it is alive.
 
-Each node writes only its own ref, by compare-and-swap. Registering and stopping are custody
+Each node writes only its own ref, by compare-and-swap (the record itself is
+`vocabulary.nodes.NodeRecord`). Registering and stopping are custody
 (history); a heartbeat replaces the previous heartbeat, written on the registration commit, so
 an idle node keeps a history of two commits however long it runs.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from typing import Any
-
 import pygit2
 
 from reconciler.gitstate.commits import single_file_tree, write_commit
 from reconciler.gitstate.refs import ZERO, Update, tree_file
 from reconciler.gitstate.store import Store
-from reconciler.vocabulary.clock import iso, parse_iso
 from reconciler.vocabulary.errors import CorruptState
+from reconciler.vocabulary.nodes import NodeEvent, NodeRecord
 
 NODES_PREFIX = "refs/mc/nodes/"
 NODE_FILE = "node.json"
@@ -26,44 +22,6 @@ NODE_FILE = "node.json"
 
 def node_ref(name: str) -> str:
     return NODES_PREFIX + name
-
-
-class NodeEvent(StrEnum):
-    REGISTER = "register"
-    HEARTBEAT = "heartbeat"
-    STOP = "stop"
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRecord:
-    name: str
-    event: NodeEvent
-    labels: dict[str, str]
-    capacity: int
-    running: list[str]
-    version: str
-    started_at: float
-    heartbeat_at: float
-    ttl: float
-    pid: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def healthy(self, now: float) -> bool:
-        return self.event is not NodeEvent.STOP and now < self.heartbeat_at + self.ttl
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["event"] = str(self.event)
-        data["started_at"], data["heartbeat_at"] = iso(self.started_at), iso(self.heartbeat_at)
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: bytes | str) -> NodeRecord:
-        data = json.loads(text)
-        data["event"] = NodeEvent(data["event"])
-        data["started_at"] = parse_iso(data["started_at"]) or 0.0
-        data["heartbeat_at"] = parse_iso(data["heartbeat_at"]) or 0.0
-        return cls(**data)
 
 
 def node_at(repo: pygit2.Repository, commit_id: str) -> NodeRecord:

@@ -84,6 +84,7 @@ class Lease:
     outputs: dict[str, Any] | None = None
     result_commit: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    vouched: bool = False  # renewed by its node's heartbeat (vocabulary.nodes), not one by one
     # The SHA-256 of the lease secret that the claim returned to the holder, who presents it with
     # every report: Git holds only this hash. Random per grant, it also keeps two contenders that
     # grant the same generation to the same agent in the same millisecond from writing

@@ -35,8 +35,9 @@ if mode == "fail":
     sys.exit(3)
 if mode == "outside":
     pathlib.Path("elsewhere.txt").write_text("not mine")
-pathlib.Path("notes").mkdir(exist_ok=True)
-pathlib.Path("notes/done.txt").write_text(mode)
+done = pathlib.Path("notes", os.environ["MC_TASK"], "done.txt")
+done.parent.mkdir(parents=True, exist_ok=True)
+done.write_text(mode)
 outputs = {"env": sorted(os.environ), "home": os.environ["HOME"], "cwd": os.getcwd()}
 if mode == "badout":
     outputs = {"wrong": True}
@@ -67,20 +68,22 @@ spec:
   title: {name}
   kluster: main
   agent: {{name: prober}}
-  paths: ["notes/**"]
+  paths: ["notes/{name}/**"]
   inputs: {inputs}
-  retries: {{maxAttempts: 1}}
+  retries: {{maxAttempts: {attempts}, backoff: {{initialSeconds: 0}}}}
   outputs:
     schema: {{type: object, required: [env], properties: {{env: {{type: array}}}}}}
 """
 
 
-def declare(repo: Path, tasks: dict[str, dict[str, str]], wall: int = 60) -> None:
+def declare(repo: Path, tasks: dict[str, dict[str, str]], wall: int = 60, attempts: int = 1) -> None:
     write(repo, "agents-bin/probe.py", PROBE)
     # the interpreter itself, not a shim that adds variables of its own (pyenv's does)
     write(repo, "missions/m/agents/prober.yaml", AGENT.format(wall=wall, python=sys.executable))
     for name, inputs in tasks.items():
-        write(repo, f"missions/m/tasks/{name}.yaml", TASK.format(name=name, inputs=json.dumps(inputs)))
+        write(
+            repo, f"missions/m/tasks/{name}.yaml", TASK.format(name=name, inputs=json.dumps(inputs), attempts=attempts)
+        )
     (repo / "missions/m/tasks/hello.yaml").unlink(missing_ok=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "probes")
@@ -94,8 +97,7 @@ class MeshNode:
             [
                 MC_MESH,
                 "run",
-                "--node",
-                "n1",
+                *([] if "--node" in extra else ["--node", "n1"]),
                 "--label",
                 "pool=probes",
                 "--secrets",
@@ -184,7 +186,7 @@ def test_a_node_runs_a_task_with_only_its_granted_environment(cluster: tuple[Pat
     assert ".mc/mesh/n1/homes/" in str(outputs["home"])
     result = git(repo, "log", "-1", "--format=%B", "refs/heads/mc/work/m/probe")
     assert "MC-Kind: result" in result
-    assert git(repo, "show", "refs/heads/mc/work/m/probe:notes/done.txt") == "ok"
+    assert git(repo, "show", "refs/heads/mc/work/m/probe:notes/probe/done.txt") == "ok"
     logged = mc("logs", "m/probe", "-C", str(repo))
     assert logged.exit_code == 0
     assert "the secret is ***" in logged.stdout
@@ -237,3 +239,41 @@ def test_sigterm_stops_agents_releases_leases_and_leaves_nothing(cluster: tuple[
     assert (lease["state"], lease["node"]) == ("released", "n1")
     assert len(git(repo, "worktree", "list").splitlines()) == 1
     assert wait_for(lambda: phase(repo, "m/long") == "Queued")  # given back, to run elsewhere
+
+
+def test_one_node_heartbeat_renews_every_lease_and_a_lapsed_node_loses_them(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    marker = f"marker-{uuid.uuid4().hex}"
+    names = ("one", "two", "three")
+    declare(repo, {n: {"mode": "sleep", "marker": marker} for n in names}, attempts=2)
+    first = MeshNode(repo, secrets, "--ttl", "3", "--lease-ttl", "2")
+    second: MeshNode | None = None
+    try:
+        assert wait_for(lambda: all(phase(repo, f"m/{n}") == "Running" for n in names), timeout=20)
+        leases = [git(repo, "rev-parse", f"refs/mc/leases/m/{n}") for n in names]
+        node_tip = git(repo, "rev-parse", "refs/mc/nodes/n1")
+        time.sleep(4)  # twice a lease's own TTL: only the node's heartbeat keeps them alive
+        assert [git(repo, "rev-parse", f"refs/mc/leases/m/{n}") for n in names] == leases  # not one write each
+        assert git(repo, "rev-parse", "refs/mc/nodes/n1") != node_tip  # one heartbeat for all
+        assert all(phase(repo, f"m/{n}") == "Running" for n in names)
+        assert int(git(repo, "rev-list", "--count", "refs/mc/nodes/n1")) == 2  # heartbeats replace each other
+
+        first.proc.kill()  # the node dies; its heartbeat lapses
+        for pid in processes_with(marker):  # (adopting what a killed node left is not built yet)
+            os.kill(pid, signal.SIGKILL)
+        second = MeshNode(repo, secrets, "--node", "n2")
+        assert wait_for(
+            lambda: all(
+                json.loads(git(repo, "show", f"refs/mc/leases/m/{n}:lease.json"))["node"] == "n2" for n in names
+            ),
+            timeout=30,
+        ), second.log_path.read_text()
+        for n in names:
+            lease = json.loads(git(repo, "show", f"refs/mc/leases/m/{n}:lease.json"))
+            assert lease["generation"] == 2
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
