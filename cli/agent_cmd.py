@@ -28,7 +28,7 @@ class ClaimOutput(StrEnum):
     env = "env"
 
 
-def _generation() -> Any:
+def generation_option() -> Any:
     return typer.Option(
         ...,
         "--generation",
@@ -39,7 +39,7 @@ def _generation() -> Any:
     )
 
 
-def _token() -> Any:
+def token_option() -> Any:
     return typer.Option(
         None,
         "--lease-token",
@@ -50,7 +50,7 @@ def _token() -> Any:
     )
 
 
-def _agent() -> Any:
+def agent_option() -> Any:
     return typer.Option(
         None,
         "--agent",
@@ -59,7 +59,7 @@ def _agent() -> Any:
     )
 
 
-def _handle(generation: int, token: str | None, agent: str | None) -> LeaseHandle:
+def lease_handle(generation: int, token: str | None, agent: str | None) -> LeaseHandle:
     if not token:
         raise UsageError("say which lease you hold: --lease-token or MC_LEASE_TOKEN (printed by `mc claim`)")
     return LeaseHandle(generation, token, agent or None)
@@ -139,9 +139,9 @@ def claim(
 @handle_errors
 def heartbeat(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
-    generation: int = _generation(),
-    token: str | None = _token(),
-    agent: str | None = _agent(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
     mission: str | None = _mission(),
     output: Output = output_option(),
     repo: str = repo_option(),
@@ -153,7 +153,7 @@ def heartbeat(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    lease = do_heartbeat(store, key, _handle(generation, token, agent), time.time())
+    lease = do_heartbeat(store, key, lease_handle(generation, token, agent), time.time())
     _show(
         {"task": key, "generation": generation, "expiresAt": iso(lease.expires_at)},
         output,
@@ -165,9 +165,9 @@ def heartbeat(
 def checkpoint(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     message: str = typer.Option(..., "--message", help="What this checkpoint holds."),
-    generation: int = _generation(),
-    token: str | None = _token(),
-    agent: str | None = _agent(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
     worktree: Path | None = _worktree("the checkpoint records (default: none)"),
     mission: str | None = _mission(),
     output: Output = output_option(),
@@ -179,7 +179,7 @@ def checkpoint(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    commit = do_checkpoint(store, key, _handle(generation, token, agent), message, time.time(), worktree)
+    commit = do_checkpoint(store, key, lease_handle(generation, token, agent), message, time.time(), worktree)
     _show({"task": key, "generation": generation, "commit": commit}, output, f"checkpoint {commit[:12]} on {key}")
 
 
@@ -202,9 +202,9 @@ def _read_outputs(path: str | None) -> dict[str, Any] | None:
 def complete(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     outputs: str | None = typer.Option(None, "--outputs", help="A JSON file (or - for stdin) with the typed result."),
-    generation: int = _generation(),
-    token: str | None = _token(),
-    agent: str | None = _agent(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
     worktree: Path | None = _worktree("the result records"),
     mission: str | None = _mission(),
     output: Output = output_option(),
@@ -216,7 +216,7 @@ def complete(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    handle = _handle(generation, token, agent)
+    handle = lease_handle(generation, token, agent)
     commit = do_complete(store, key, handle, time.time(), _read_outputs(outputs), worktree)
     _show(
         {"task": key, "generation": generation, "resultCommit": commit},
@@ -229,9 +229,9 @@ def complete(
 def fail(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     reason: str = typer.Option(..., "--reason", help="Why the attempt failed."),
-    generation: int = _generation(),
-    token: str | None = _token(),
-    agent: str | None = _agent(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
     mission: str | None = _mission(),
     output: Output = output_option(),
     repo: str = repo_option(),
@@ -242,7 +242,7 @@ def fail(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    end(store, key, _handle(generation, token, agent), time.time(), LeaseState.FAILED, reason)
+    end(store, key, lease_handle(generation, token, agent), time.time(), LeaseState.FAILED, reason)
     _show(
         {"task": key, "generation": generation, "state": str(LeaseState.FAILED)},
         output,
@@ -253,9 +253,9 @@ def fail(
 @handle_errors
 def release(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
-    generation: int = _generation(),
-    token: str | None = _token(),
-    agent: str | None = _agent(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
     reason: str = typer.Option("", "--reason", help="Why you give it back."),
     mission: str | None = _mission(),
     output: Output = output_option(),
@@ -267,7 +267,7 @@ def release(
 
     store = open_store_at(repo, remote)
     key = task_key(store, task, mission)
-    end(store, key, _handle(generation, token, agent), time.time(), LeaseState.RELEASED, reason)
+    end(store, key, lease_handle(generation, token, agent), time.time(), LeaseState.RELEASED, reason)
     _show(
         {"task": key, "generation": generation, "state": str(LeaseState.RELEASED)},
         output,

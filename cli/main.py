@@ -6,6 +6,7 @@ import typer
 
 from cli import agent_cmd
 from cli.common import McGroup
+from cli.effect_cmd import effect_app
 from cli.get_cmd import describe, get
 from cli.init_cmd import init
 from cli.logs_cmd import logs
@@ -46,6 +47,7 @@ app.command()(describe)
 app.command()(logs)
 app.command()(reconcile)
 app.add_typer(service_app, name="reconciler")
+app.add_typer(effect_app, name="effect")
 for _command in (
     agent_cmd.claim,
     agent_cmd.heartbeat,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pygit2
 
+from mesh.adopt import record_runs, stop_orphans
 from mesh.runner import Launch, Run, log_path
 from reconciler import __version__
 from reconciler.agentops.claim import claim
@@ -179,8 +180,9 @@ class Node:
         )
         run = Run(launch)
         run.start()
-        heartbeat(self.store, key, handle, self.clock())  # records that the agent started
         self.runs[key] = _Running(run, handle, self.clock())
+        self._record_runs()  # on disk before anything else: a killed node's successor finds it
+        heartbeat(self.store, key, handle, self.clock())  # records that the agent started
         self.log("run.started", task=key, generation=handle.generation, agent=agent.agent_id)
 
     # -- supervision ------------------------------------------------------------------------
@@ -204,9 +206,23 @@ class Node:
             return False
         return lease is not None and lease.generation == handle.generation and lease.state is LeaseState.ACTIVE
 
+    def _record_runs(self) -> None:
+        record_runs(self.root, {key: r.run.pgid for key, r in self.runs.items() if r.run.pgid is not None})
+
+    def adopt(self) -> None:
+        """Clean up what a killed incarnation of this node left: its agents' process groups (their
+        leases were vouched by a node that no longer exists) and its worktrees."""
+        stopped = stop_orphans(self.root, self.config.grace)
+        left = sorted(p for p in (self.root / "worktrees").glob("*/*") if p.is_dir())
+        for path in left:
+            remove_worktree(self.store, path)
+        if stopped or left:
+            self.log("adopted", level="warn", stopped=stopped, worktrees=[str(p) for p in left])
+
     def finish(self, key: TaskKey, running: _Running, code: int) -> None:
         run, handle, now = running.run, running.handle, self.clock()
         del self.runs[key]
+        self._record_runs()
         try:
             if run.stop_reason.startswith("lease"):
                 outcome = f"stopped: {run.stop_reason}"  # nothing to report: the lease is not ours
@@ -261,11 +277,13 @@ class Node:
                 self.log("release.failed", level="warn", task=key, error=str(exc))
             remove_worktree(self.store, running.run.launch.worktree)
             del self.runs[key]
+            self._record_runs()
         self._write(NodeEvent.STOP)
         self.log("stop", node=self.config.name)
 
     def run(self, stop: threading.Event) -> None:
         self.store.require_desired()
+        self.adopt()
         self._write(NodeEvent.REGISTER)
         self.log("start", node=self.config.name, labels=self.config.labels, capacity=self.config.capacity)
         try:

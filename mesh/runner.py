@@ -115,6 +115,11 @@ class Run:
                 sink.write(line)
                 sink.flush()
 
+    @property
+    def pgid(self) -> int | None:
+        """The run's process group (the agent leads it), once started."""
+        return self.proc.pid if self.proc is not None else None
+
     def poll(self) -> int | None:
         assert self.proc is not None
         code = self.proc.poll()

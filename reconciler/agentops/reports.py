@@ -51,7 +51,7 @@ def _status_blob(store: Store, key: TaskKey) -> dict[str, Any] | None:
     return data
 
 
-def _fenced(store: Store, key: TaskKey, handle: LeaseHandle, now: float, write: Callable[[str, Lease], T]) -> T:
+def fenced(store: Store, key: TaskKey, handle: LeaseHandle, now: float, write: Callable[[str, Lease], T]) -> T:
     """Run `write(tip, lease)` under the current lease of `key`, if `handle` is its holder's.
 
     The write is a CAS on the lease chain's tip. It also loses when the holder itself moved
@@ -83,7 +83,7 @@ def heartbeat(store: Store, key: TaskKey, handle: LeaseHandle, now: float) -> Le
         renew(store, fresh, tip, f"lease {key}: renew generation {lease.generation}")
         return fresh
 
-    return _fenced(store, key, handle, now, write)
+    return fenced(store, key, handle, now, write)
 
 
 def _trailers(lease: Lease, kind: WorkKind) -> dict[Trailer, object]:
@@ -115,7 +115,7 @@ def checkpoint(
             renew(store, lease.renewed(now), tip, note, also=(move,))
         return commit
 
-    return _fenced(store, key, handle, now, write)
+    return fenced(store, key, handle, now, write)
 
 
 def task_spec(store: Store, key: TaskKey) -> Task:
@@ -185,7 +185,7 @@ def complete(
         )
         return commit
 
-    return _fenced(store, key, handle, now, write)
+    return fenced(store, key, handle, now, write)
 
 
 def end(store: Store, key: TaskKey, handle: LeaseHandle, now: float, state: LeaseState, reason: str) -> Lease:
@@ -197,4 +197,4 @@ def end(store: Store, key: TaskKey, handle: LeaseHandle, now: float, state: Leas
         advance(store, ended, tip, subject)
         return ended
 
-    return _fenced(store, key, handle, now, write)
+    return fenced(store, key, handle, now, write)

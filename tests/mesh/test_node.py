@@ -277,3 +277,33 @@ def test_one_node_heartbeat_renews_every_lease_and_a_lapsed_node_loses_them(clus
             second.stop()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_node_killed_and_started_again_cleans_up_what_it_left(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    marker = f"marker-{uuid.uuid4().hex}"
+    declare(repo, {"long": {"mode": "spawn", "marker": marker}}, attempts=2)
+    first = MeshNode(repo, secrets, "--lease-ttl", "2", "--ttl", "3")
+    again: MeshNode | None = None
+    try:
+        assert wait_for(lambda: bool(processes_with(marker)), timeout=20)  # the agent's marked child
+        first.proc.kill()
+        first.proc.wait()
+        orphans = processes_with(marker)
+        assert orphans  # SIGKILL to the node leaves its agents running...
+        again = MeshNode(repo, secrets, "--lease-ttl", "2", "--ttl", "3")
+        assert wait_for(lambda: not set(orphans) & set(processes_with(marker)), timeout=15)  # ...until it is back
+        assert wait_for(lambda: bool(again.events("adopted")), timeout=10)
+        # its lease was vouched by the dead incarnation: it expires, and the task runs again (once)
+        assert wait_for(
+            lambda: json.loads(git(repo, "show", "refs/mc/leases/m/long:lease.json"))["generation"] == 2, timeout=30
+        )
+        assert len(processes_with(marker)) <= 1  # one attempt runs, never two
+        worktrees = git(repo, "worktree", "list").splitlines()
+        assert len(worktrees) == 2  # the main one and the new attempt's, not the dead one's as well
+    finally:
+        first.stop()
+        if again is not None:
+            again.stop()
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,86 @@
+"""`mc effect check KEY` and `mc effect record KEY`: the side-effect ledger, for agents."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+
+from cli.agent_cmd import agent_option, generation_option, lease_handle, token_option
+from cli.common import Output, emit, handle_errors, out, output_option, repo_option
+from cli.store_opts import open_store_at, remote_option, task_key
+from reconciler.vocabulary.errors import UsageError
+
+effect_app = typer.Typer(help="The side-effect ledger: check and record idempotency keys.", no_args_is_help=True)
+
+
+def _task() -> Any:
+    return typer.Option(None, "--task", envvar="MC_TASK", help="MISSION/TASK, or TASK with MC_MISSION (env MC_TASK).")
+
+
+def _mission() -> Any:
+    return typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission (env MC_MISSION).")
+
+
+def _show(data: dict[str, Any], output: Output, line: str) -> None:
+    if output is Output.table:
+        out.print(line, markup=False, highlight=False)
+    else:
+        emit(data, output)
+
+
+@effect_app.command("check")
+@handle_errors
+def check(
+    key: str = typer.Argument(..., help="The effect's idempotency key (derive it from MC_IDEMPOTENCY_KEY)."),
+    task: str | None = _task(),
+    mission: str | None = _mission(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
+    output: Output = output_option(),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+) -> None:
+    """Whether KEY is recorded, and its result: if it is, do not carry the effect out again."""
+    from reconciler.agentops.effects import check_effect
+
+    if not task:
+        raise UsageError("say which task: --task or MC_TASK")
+    store = open_store_at(repo, remote)
+    tkey = task_key(store, task, mission)
+    entry = check_effect(store, tkey, lease_handle(generation, token, agent), time.time(), key)
+    data = {"task": tkey, "key": key, "recorded": entry is not None, **({"entry": entry} if entry else {})}
+    _show(data, output, f"{key}: recorded ({json.dumps(entry)})" if entry else f"{key}: not recorded")
+
+
+@effect_app.command("record")
+@handle_errors
+def record(
+    key: str = typer.Argument(..., help="The effect's idempotency key."),
+    result: str = typer.Option("null", "--result", help="The effect's result, as JSON."),
+    task: str | None = _task(),
+    mission: str | None = _mission(),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
+    output: Output = output_option(),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+) -> None:
+    """Record that the effect KEY was carried out, with its result (idempotent)."""
+    from reconciler.agentops.effects import record_effect
+
+    if not task:
+        raise UsageError("say which task: --task or MC_TASK")
+    try:
+        value = json.loads(result)
+    except ValueError as exc:
+        raise UsageError(f"--result is not JSON: {exc}") from None
+    store = open_store_at(repo, remote)
+    tkey = task_key(store, task, mission)
+    fresh, entry = record_effect(store, tkey, lease_handle(generation, token, agent), time.time(), key, value)
+    data = {"task": tkey, "key": key, "recordedNow": fresh, "entry": entry}
+    _show(data, output, f"{key}: {'recorded' if fresh else 'already recorded'}")
