@@ -39,6 +39,7 @@ from reconciler.vocabulary.errors import CorruptState, McError, NothingToClaim
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import LeaseHandle, LeaseState
 from reconciler.vocabulary.nodes import NodeEvent, NodeRecord
+from reconciler.vocabulary.trailers import Trailer
 
 NODE_TTL = 15.0  # a node whose heartbeat is older than this is unhealthy
 LEASE_TTL = 30.0  # the leases a node takes last this long on their own, then as long as its heartbeat
@@ -238,7 +239,12 @@ class Node:
                 outcome = f"failed: {run.stop_reason}"
             elif code == 0:
                 try:
-                    complete(self.store, key, handle, now, run.outputs(), run.launch.worktree)
+                    facts = {
+                        Trailer.NODE: self.config.name,
+                        Trailer.EXIT_STATUS: code,
+                        Trailer.DURATION: f"{now - run.started:.3f}",
+                    }
+                    complete(self.store, key, handle, now, run.outputs(), run.launch.worktree, facts)
                     outcome = "succeeded"
                 except McError as exc:  # outputs refused, or paths outside the task's scope
                     end(self.store, key, handle, now, LeaseState.FAILED, str(exc))

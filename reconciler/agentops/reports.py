@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,8 +161,10 @@ def complete(
     now: float,
     outputs: dict[str, Any] | None = None,
     worktree: Path | None = None,
+    trailers: Mapping[Trailer, object] | None = None,
 ) -> str:
-    """Record the result: a result commit on the work branch and a `completed` lease, atomically."""
+    """Record the result: a result commit on the work branch and a `completed` lease, atomically.
+    `trailers` adds to the result commit's (a mesh node names itself, the exit status, the time)."""
     if worktree is not None:
         check_worktree(store, key, worktree)
 
@@ -170,7 +172,12 @@ def complete(
         task = task_spec(store, key)
         check_outputs(task, outputs or {})
         commit, parent = work_commit(
-            store, key, lease.agent, f"Result of {key}", _trailers(lease, WorkKind.RESULT), worktree
+            store,
+            key,
+            lease.agent,
+            f"Result of {key}",
+            {**_trailers(lease, WorkKind.RESULT), **(trailers or {})},
+            worktree,
         )
         check_paths(store, task, parent, commit)
         done = replace(

@@ -21,6 +21,9 @@ class Trailer(StrEnum):
     LEASE_STATE = "MC-Lease-State"  # on lease commits: the state recorded
     KIND = "MC-Kind"  # on work commits: checkpoint or result
     DESIRED = "MC-Desired"  # on status commits: the desired-state commit the pass read
+    NODE = "MC-Node"  # on a result a mesh node reported: the node that ran it
+    EXIT_STATUS = "MC-Exit-Status"  # ... the agent's exit status
+    DURATION = "MC-Duration"  # ... how long the attempt ran, in seconds
 
 
 class WorkKind(StrEnum):

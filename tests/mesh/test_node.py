@@ -186,6 +186,9 @@ def test_a_node_runs_a_task_with_only_its_granted_environment(cluster: tuple[Pat
     assert ".mc/mesh/n1/homes/" in str(outputs["home"])
     result = git(repo, "log", "-1", "--format=%B", "refs/heads/mc/work/m/probe")
     assert "MC-Kind: result" in result
+    assert "MC-Node: n1" in result
+    assert "MC-Exit-Status: 0" in result
+    assert "MC-Duration: " in result
     assert git(repo, "show", "refs/heads/mc/work/m/probe:notes/probe/done.txt") == "ok"
     logged = mc("logs", "m/probe", "-C", str(repo))
     assert logged.exit_code == 0

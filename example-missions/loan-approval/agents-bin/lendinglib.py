@@ -6,7 +6,8 @@ Runtime contract, as every agent script of this example relies on it:
     MC_TASK              the task being run (the scripts that serve several tasks dispatch on it)
     MC_AGENT_ID          the agent's stable identity, e.g. "underwriter-1a2b3c4d"
     MC_LEASE_GENERATION  the fencing token of the lease the run holds
-    MC_INPUTS            the task's spec.inputs as a JSON object string; absent means {}
+    MC_INPUTS            the task's inputs: a JSON file (as a mesh node writes it: {"inputs": ...,
+                         "needs": ...}) or a JSON object string; absent means {}
     MC_OUTPUTS           the file the agent writes its JSON result to; default mc-outputs.json in the cwd
 
 The working directory is the root of the mission repository (the task's worktree), so the shipped
@@ -57,8 +58,13 @@ def inputs() -> dict[str, Any]:
     raw = os.environ.get("MC_INPUTS", "").strip()
     if not raw:
         return {}
+    if not raw.startswith("{") and os.path.isfile(raw):  # a mesh node hands over a file
+        with open(raw, encoding="utf-8") as f:
+            raw = f.read()
     try:
         value = json.loads(raw)
+        if isinstance(value, dict) and set(value) <= {"inputs", "needs"} and "inputs" in value:
+            value = value["inputs"]
     except json.JSONDecodeError as exc:
         raise InputError(f"MC_INPUTS is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
