@@ -1,7 +1,8 @@
-"""What an idle reconciler service costs: commits, objects and bytes it writes, and CPU it uses.
+"""What an idle reconciler service and an idle mesh node cost: commits, objects and bytes they
+write, and CPU they use.
 
-A fresh `mc init` repository with one task; `mc reconciler run` starts, queues the task, and is
-then left alone for `--seconds`. The baseline, measured in the same run, is a bare Python
+A fresh `mc init` repository with one task; `mc reconciler run` and `mc-mesh run` start, the node
+runs the task, and both are then left alone for `--seconds`. The baseline, measured in the same run, is a bare Python
 process that sleeps for the same time (what "doing nothing" costs an interpreter here).
 
     .venv/bin/python benchmarks/bench_idle.py --seconds 30
@@ -53,6 +54,10 @@ def idle_service(seconds: float, leader_ttl: float) -> dict[str, float]:
             [BIN / "mc", "reconciler", "run", "--leader-ttl", str(leader_ttl), "-C", str(repo)],
             stderr=subprocess.DEVNULL,
         )
+        node = subprocess.Popen(
+            [BIN / "mc-mesh", "run", "--node", "idle", "--ttl", str(leader_ttl), "-C", str(repo)],
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 30
             while commits(repo, "refs/mc/status") == 0:
@@ -60,16 +65,21 @@ def idle_service(seconds: float, leader_ttl: float) -> dict[str, float]:
                     raise SystemExit("the service wrote no status within 30 s")
                 time.sleep(0.1)
             time.sleep(max(2.0, leader_ttl / 3 + 1.0))  # past the first pass and the first renewal
-            cpu0, (obj0, bytes0) = cpu_seconds(proc.pid), store_size(repo)
+            cpu0, ncpu0, (obj0, bytes0) = cpu_seconds(proc.pid), cpu_seconds(node.pid), store_size(repo)
             leader0, status0 = commits(repo, "refs/mc/system/leader"), commits(repo, "refs/mc/status")
+            node0 = commits(repo, "refs/mc/nodes/idle")
             time.sleep(seconds)
-            cpu1, (obj1, bytes1) = cpu_seconds(proc.pid), store_size(repo)
+            cpu1, ncpu1, (obj1, bytes1) = cpu_seconds(proc.pid), cpu_seconds(node.pid), store_size(repo)
             leader1, status1 = commits(repo, "refs/mc/system/leader"), commits(repo, "refs/mc/status")
+            node1 = commits(repo, "refs/mc/nodes/idle")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            for p in (node, proc):
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=30)
     return {
         "cpu_s": cpu1 - cpu0,
+        "node_cpu_s": ncpu1 - ncpu0,
+        "node_commits": node1 - node0,
         "leader_commits": leader1 - leader0,
         "status_commits": status1 - status0,
         "objects": obj1 - obj0,
@@ -104,12 +114,15 @@ def main() -> None:
     for label, key in (
         ("leader lease history (commits)", "leader_commits"),
         ("status commits", "status_commits"),
+        ("node history (commits)", "node_commits"),
         ("objects written (renewals replaced)", "objects"),
         ("bytes written", "bytes"),
     ):
         print(f"{label:<34}{figures[key]:>16.0f}{figures[key] * per_hour:>14.0f}")
     cpu = figures["cpu_s"]
-    print(f"{'CPU seconds':<34}{cpu:>16.3f}{cpu * per_hour:>14.1f}   {cpu / args.seconds:.2%} of a core")
+    print(f"{'CPU seconds, reconciler':<34}{cpu:>16.3f}{cpu * per_hour:>14.1f}   {cpu / args.seconds:.2%} of a core")
+    ncpu = figures["node_cpu_s"]
+    print(f"{'CPU seconds, node':<34}{ncpu:>16.3f}{ncpu * per_hour:>14.1f}   {ncpu / args.seconds:.2%} of a core")
     ratio = f"the service used x{cpu / baseline:.1f} of that" if baseline > 0 else "below the clock's 10 ms resolution"
     print(f"{'baseline: a sleeping interpreter':<34}{baseline:>16.3f}{baseline * per_hour:>14.1f}   {ratio}")
 
