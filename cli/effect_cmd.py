@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -12,6 +12,11 @@ from cli.agent_cmd import agent_option, generation_option, lease_handle, token_o
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import open_store_at, remote_option, task_key
 from reconciler.vocabulary.errors import UsageError
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.leases import LeaseHandle
+
+if TYPE_CHECKING:
+    from reconciler.gitstate.store import Store
 
 effect_app = typer.Typer(help="The side-effect ledger: check and record idempotency keys.", no_args_is_help=True)
 
@@ -22,6 +27,16 @@ def _task() -> Any:
 
 def _mission() -> Any:
     return typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission (env MC_MISSION).")
+
+
+def _held(
+    task: str | None, mission: str | None, repo: str, remote: str | None, handle: LeaseHandle
+) -> tuple[Store, TaskKey, LeaseHandle]:
+    """The store, the task and the lease handle an effect command works under."""
+    if not task:
+        raise UsageError("say which task: --task or MC_TASK")
+    store = open_store_at(repo, remote)
+    return store, task_key(store, task, mission), handle
 
 
 def _show(data: dict[str, Any], output: Output, line: str) -> None:
@@ -47,11 +62,8 @@ def check(
     """Whether KEY is recorded, and its result: if it is, do not carry the effect out again."""
     from reconciler.agentops.effects import check_effect
 
-    if not task:
-        raise UsageError("say which task: --task or MC_TASK")
-    store = open_store_at(repo, remote)
-    tkey = task_key(store, task, mission)
-    entry = check_effect(store, tkey, lease_handle(generation, token, agent), time.time(), key)
+    store, tkey, handle = _held(task, mission, repo, remote, lease_handle(generation, token, agent))
+    entry = check_effect(store, tkey, handle, time.time(), key)
     data = {"task": tkey, "key": key, "recorded": entry is not None, **({"entry": entry} if entry else {})}
     _show(data, output, f"{key}: recorded ({json.dumps(entry)})" if entry else f"{key}: not recorded")
 
@@ -73,14 +85,11 @@ def record(
     """Record that the effect KEY was carried out, with its result (idempotent)."""
     from reconciler.agentops.effects import record_effect
 
-    if not task:
-        raise UsageError("say which task: --task or MC_TASK")
     try:
         value = json.loads(result)
     except ValueError as exc:
         raise UsageError(f"--result is not JSON: {exc}") from None
-    store = open_store_at(repo, remote)
-    tkey = task_key(store, task, mission)
-    fresh, entry = record_effect(store, tkey, lease_handle(generation, token, agent), time.time(), key, value)
+    store, tkey, handle = _held(task, mission, repo, remote, lease_handle(generation, token, agent))
+    fresh, entry = record_effect(store, tkey, handle, time.time(), key, value)
     data = {"task": tkey, "key": key, "recordedNow": fresh, "entry": entry}
     _show(data, output, f"{key}: {'recorded' if fresh else 'already recorded'}")

@@ -27,8 +27,10 @@ from reconciler import __version__
 from reconciler.agentops.claim import claim
 from reconciler.agentops.reports import complete, end, heartbeat
 from reconciler.control.log import Log
+from reconciler.gitstate.effects import effects_ref
 from reconciler.gitstate.leases import read_lease
 from reconciler.gitstate.nodes import read_node, write_node
+from reconciler.gitstate.refs import lease_ref, work_ref
 from reconciler.gitstate.status import read_status
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import add_worktree, remove_worktree
@@ -64,6 +66,7 @@ class _Running:
     run: Run
     handle: LeaseHandle
     started: float
+    refs: tuple[str | None, ...] = ()  # the task's lease, work and effects tips: reports move them
 
 
 class Node:
@@ -196,9 +199,23 @@ class Node:
                     run.stop("wall time exceeded", self.config.grace)
                 elif not self._still_ours(key, running.handle):
                     run.stop("lease revoked or ended", self.config.grace)
+                elif self._stalled(key, running, now):
+                    run.stop(
+                        f"stalled: no output and no report for {run.launch.task.stall_seconds}s", self.config.grace
+                    )
                 code = run.poll()
             if code is not None:
                 self.finish(key, running, code)
+
+    def _stalled(self, key: TaskKey, running: _Running, now: float) -> bool:
+        """No output and no report (heartbeat, checkpoint, effect) for the task's stall timeout."""
+        stall = running.run.launch.task.stall_seconds
+        if stall is None:
+            return False
+        refs = tuple(self.store.read(r) for r in (lease_ref(key), work_ref(key), effects_ref(key)))
+        if refs != running.refs:
+            running.refs, running.run.active_at = refs, max(running.run.active_at, now)
+        return now - running.run.active_at > stall
 
     def _still_ours(self, key: TaskKey, handle: LeaseHandle) -> bool:
         try:
@@ -224,19 +241,16 @@ class Node:
         run, handle, now = running.run, running.handle, self.clock()
         del self.runs[key]
         self._record_runs()
+
+        def fail(reason: str) -> str:
+            end(self.store, key, handle, now, LeaseState.FAILED, reason)
+            return f"failed: {reason.split(';', maxsplit=1)[0]}"
+
         try:
             if run.stop_reason.startswith("lease"):
                 outcome = f"stopped: {run.stop_reason}"  # nothing to report: the lease is not ours
             elif run.stop_reason:
-                end(
-                    self.store,
-                    key,
-                    handle,
-                    now,
-                    LeaseState.FAILED,
-                    f"{run.stop_reason}; output ends: {run.tail()[-300:]}",
-                )
-                outcome = f"failed: {run.stop_reason}"
+                outcome = fail(f"{run.stop_reason}; output ends: {run.tail()[-300:]}")
             elif code == 0:
                 try:
                     facts = {
@@ -247,18 +261,9 @@ class Node:
                     complete(self.store, key, handle, now, run.outputs(), run.launch.worktree, facts)
                     outcome = "succeeded"
                 except McError as exc:  # outputs refused, or paths outside the task's scope
-                    end(self.store, key, handle, now, LeaseState.FAILED, str(exc))
-                    outcome = f"failed: {exc}"
+                    outcome = fail(str(exc))
             else:
-                end(
-                    self.store,
-                    key,
-                    handle,
-                    now,
-                    LeaseState.FAILED,
-                    f"exit status {code}; output ends: {run.tail()[-300:]}",
-                )
-                outcome = f"failed: exit status {code}"
+                outcome = fail(f"exit status {code}; output ends: {run.tail()[-300:]}")
         except McError as exc:
             outcome = f"not reported: {exc}"
         finally:

@@ -82,6 +82,7 @@ class Run:
         self.inputs_file = launch.home / "inputs.json"
         self.outputs_file = launch.home / "outputs.json"
         self.stop_reason = ""
+        self.active_at = self.started  # the last sign of life: a line of output, or a report
         self.proc: subprocess.Popen[bytes] | None = None
         self._pump: threading.Thread | None = None
 
@@ -112,6 +113,7 @@ class Run:
                 line = raw
                 for secret in masks:
                     line = line.replace(secret, b"***")
+                self.active_at = time.time()
                 sink.write(line)
                 sink.flush()
 

@@ -197,6 +197,7 @@ class Task(Manifest):
     outputs_schema: Mapping[str, Any] | None = None
     retries: Retries = field(default_factory=Retries)
     timeout_seconds: int = 3600
+    stall_seconds: int | None = None
     approval_policy: str | None = None
     suspend: bool = False
 
@@ -311,6 +312,7 @@ def _build_task(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: s
             float(backoff.get("factor", 2)),
         ),
         int(s.get("timeoutSeconds", 3600)),
+        s.get("stallSeconds"),
         s["approval"]["policy"] if "approval" in s else None,
         bool(s.get("suspend", False)),
     )

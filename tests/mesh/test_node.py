@@ -71,18 +71,21 @@ spec:
   paths: ["notes/{name}/**"]
   inputs: {inputs}
   retries: {{maxAttempts: {attempts}, backoff: {{initialSeconds: 0}}}}
+{extra}
   outputs:
     schema: {{type: object, required: [env], properties: {{env: {{type: array}}}}}}
 """
 
 
-def declare(repo: Path, tasks: dict[str, dict[str, str]], wall: int = 60, attempts: int = 1) -> None:
+def declare(repo: Path, tasks: dict[str, dict[str, str]], wall: int = 60, attempts: int = 1, extra: str = "") -> None:
     write(repo, "agents-bin/probe.py", PROBE)
     # the interpreter itself, not a shim that adds variables of its own (pyenv's does)
     write(repo, "missions/m/agents/prober.yaml", AGENT.format(wall=wall, python=sys.executable))
     for name, inputs in tasks.items():
         write(
-            repo, f"missions/m/tasks/{name}.yaml", TASK.format(name=name, inputs=json.dumps(inputs), attempts=attempts)
+            repo,
+            f"missions/m/tasks/{name}.yaml",
+            TASK.format(name=name, inputs=json.dumps(inputs), attempts=attempts, extra=extra),
         )
     (repo / "missions/m/tasks/hello.yaml").unlink(missing_ok=True)
     git(repo, "add", "-A")
@@ -310,3 +313,17 @@ def test_a_node_killed_and_started_again_cleans_up_what_it_left(cluster: tuple[P
             again.stop()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_silent_agent_is_stopped_as_stuck_after_its_stall_timeout(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    marker = f"marker-{uuid.uuid4().hex}"
+    declare(repo, {"quiet": {"mode": "spawn", "marker": marker}}, extra="  stallSeconds: 2")
+    node = MeshNode(repo, secrets)
+    try:
+        assert wait_for(lambda: bool(processes_with(marker)), timeout=20)
+        assert wait_for(lambda: phase(repo, "m/quiet") == "Failed", timeout=30), node.log_path.read_text()
+        assert "stalled: no output and no report for 2s" in str(status_of(repo, "quiet")["message"])
+        assert wait_for(lambda: not processes_with(marker), timeout=10)
+    finally:
+        node.stop()
