@@ -45,6 +45,9 @@ def open_repo(path: str) -> pygit2.Repository:
     found = pygit2.discover_repository(str(where))
     if found is None:
         raise UsageError(f"{path} is not in a Git repository; `mc init {path}` creates a mission repository there")
+    commondir = Path(found) / "commondir"
+    if commondir.is_file():  # a linked worktree (an agent's, say): the repository it belongs to
+        found = str((Path(found) / commondir.read_text(encoding="utf-8").strip()).resolve())
     return pygit2.Repository(found)
 
 

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pygit2
@@ -33,7 +33,7 @@ from reconciler.gitstate.nodes import read_node, write_node
 from reconciler.gitstate.refs import lease_ref, work_ref
 from reconciler.gitstate.status import read_status
 from reconciler.gitstate.store import Store
-from reconciler.gitstate.work import add_worktree, remove_worktree
+from reconciler.gitstate.work import add_worktree, remove_worktree, reset_worktree
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.loader import GitSource, Snapshot, load
 from reconciler.manifests.model import Agent
@@ -47,6 +47,7 @@ NODE_TTL = 15.0  # a node whose heartbeat is older than this is unhealthy
 LEASE_TTL = 30.0  # the leases a node takes last this long on their own, then as long as its heartbeat
 POLL = 0.5
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when an agent must stop
+MAX_RESTARTS = 3  # restarts of a crashed agent within one attempt, before the attempt fails
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class _Running:
     handle: LeaseHandle
     started: float
     refs: tuple[str | None, ...] = ()  # the task's lease, work and effects tips: reports move them
+    restarts: int = 0
 
 
 class Node:
@@ -204,8 +206,24 @@ class Node:
                         f"stalled: no output and no report for {run.launch.task.stall_seconds}s", self.config.grace
                     )
                 code = run.poll()
-            if code is not None:
+            if code is not None and self._crashed(key, running, code) and running.restarts < MAX_RESTARTS:
+                self.restart(key, running, code)
+            elif code is not None:
                 self.finish(key, running, code)
+
+    def _crashed(self, key: TaskKey, running: _Running, code: int) -> bool:
+        """Killed by a signal the node did not send (an OOM kill, a segfault): worth a restart."""
+        return code < 0 and not running.run.stop_reason and self._still_ours(key, running.handle)
+
+    def restart(self, key: TaskKey, running: _Running, code: int) -> None:
+        """The same agent identity and lease, on the same branch, from its last checkpoint."""
+        reset_worktree(running.run.launch.worktree)
+        launch = replace(running.run.launch, resume=True)
+        running.run = Run(launch)
+        running.run.start()
+        running.restarts += 1
+        self._record_runs()
+        self.log("run.restarted", level="warn", task=key, signal=-code, restarts=running.restarts)
 
     def _stalled(self, key: TaskKey, running: _Running, now: float) -> bool:
         """No output and no report (heartbeat, checkpoint, effect) for the task's stall timeout."""

@@ -43,6 +43,7 @@ class Launch:
     node: str
     secrets: Mapping[str, str] = field(default_factory=dict)
     node_env: Mapping[str, str] = field(default_factory=dict)
+    resume: bool = False  # restarted after a crash, on its last checkpoint: MC_RESUME=1
 
 
 def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> dict[str, str]:
@@ -61,6 +62,8 @@ def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> 
         "MC_INPUTS": str(inputs_file),
         "MC_OUTPUTS": str(outputs_file),
     }
+    if launch.resume:
+        env["MC_RESUME"] = "1"
     for name in launch.agent.permissions.env:
         if name in launch.node_env:
             env[name] = launch.node_env[name]

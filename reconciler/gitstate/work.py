@@ -89,6 +89,15 @@ def add_worktree(store: Store, key: TaskKey, path: Path) -> None:
         raise GitFailure(f"cannot check out {work_branch(key)} at {path}: {proc.stderr.strip()}", task=key)
 
 
+def reset_worktree(path: Path) -> None:
+    """Put the worktree back at its branch's last commit (the last checkpoint): what an agent
+    changed since, committed nowhere, is discarded."""
+    for args in (("reset", "--hard", "--quiet"), ("clean", "-fdq")):
+        proc = _git(path, *args)
+        if proc.returncode != 0:
+            raise GitFailure(f"cannot reset the worktree {path}: {proc.stderr.strip()}")
+
+
 def remove_worktree(store: Store, path: Path) -> None:
     """Remove the worktree at `path`, registered or not, and prune what git still lists."""
     git_dir = Path(store.repo.path)

@@ -22,7 +22,7 @@ from tests.running import Running, phase, wait_for
 MC_MESH = str(Path(MC).parent / "mc-mesh")
 
 PROBE = """\
-import json, os, pathlib, subprocess, sys, time
+import json, os, pathlib, signal, subprocess, sys, time
 spec = json.loads(pathlib.Path(os.environ["MC_INPUTS"]).read_text())["inputs"]
 mode = spec.get("mode", "ok")
 print("the secret is", os.environ.get("API_KEY", "-"), flush=True)
@@ -30,6 +30,17 @@ if mode in ("sleep", "spawn"):
     if mode == "spawn":
         subprocess.Popen(["sh", "-c", "sleep 300; : " + spec["marker"]])  # a grandchild, marked
     time.sleep(300)
+if mode == "crash-once":  # crashes after a checkpoint; resumed, it must find exactly that
+    here = pathlib.Path("notes", os.environ["MC_TASK"])
+    if os.environ.get("MC_RESUME") != "1":
+        here.mkdir(parents=True, exist_ok=True)
+        (here / "progress.txt").write_text("step 1")
+        task = os.environ["MC_MISSION"] + "/" + os.environ["MC_TASK"]
+        subprocess.run([spec["mc"], "checkpoint", task, "--message", "step 1", "--worktree", "."], check=True)
+        (here / "scratch.txt").write_text("never checkpointed")
+        os.kill(os.getpid(), signal.SIGKILL)
+    assert (here / "progress.txt").read_text() == "step 1"
+    assert not (here / "scratch.txt").exists()
 if mode == "fail":
     print("something broke", file=sys.stderr)
     sys.exit(3)
@@ -327,3 +338,21 @@ def test_a_silent_agent_is_stopped_as_stuck_after_its_stall_timeout(cluster: tup
         assert wait_for(lambda: not processes_with(marker), timeout=10)
     finally:
         node.stop()
+
+
+def test_a_crashed_agent_is_restarted_on_its_last_checkpoint_with_mc_resume(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    declare(repo, {"phoenix": {"mode": "crash-once", "mc": MC}})
+    node = MeshNode(repo, secrets)
+    try:
+        assert wait_for(lambda: phase(repo, "m/phoenix") == "Succeeded", timeout=40), node.log_path.read_text()
+        assert node.events("run.restarted")
+    finally:
+        node.stop()
+    st = status_of(repo, "phoenix")
+    assert (st["attempts"], st["generation"]) == (1, 1)  # the same attempt, the same lease
+    outputs = st["outputs"]
+    assert isinstance(outputs, dict)
+    assert "MC_RESUME" in outputs["env"]
+    log = git(repo, "log", "--format=%s", "refs/heads/mc/work/m/phoenix").splitlines()
+    assert log[:2] == ["Result of m/phoenix", "step 1"]
