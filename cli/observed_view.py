@@ -33,10 +33,10 @@ def statuses(path: str) -> dict[str, TaskStatus]:
     repo = _repo(path)
     if repo is None:
         return {}
+    from cli.common import err
+
     view = read_status(Store(repo))
     for why in view.corrupt.values():
-        from cli.common import err
-
         err.print(f"warning: {why}; that task is held until it is repaired", markup=False, highlight=False)
     return view.tasks
 

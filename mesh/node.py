@@ -66,7 +66,6 @@ class NodeConfig:
 class _Running:
     run: Run
     handle: LeaseHandle
-    started: float
     refs: tuple[str | None, ...] = ()  # the task's lease, work and effects tips: reports move them
     restarts: int = 0
 
@@ -186,7 +185,7 @@ class Node:
         )
         run = Run(launch)
         run.start()
-        self.runs[key] = _Running(run, handle, self.clock())
+        self.runs[key] = _Running(run, handle)
         self._record_runs()  # on disk before anything else: a killed node's successor finds it
         heartbeat(self.store, key, handle, self.clock())  # records that the agent started
         self.log("run.started", task=key, generation=handle.generation, agent=agent.agent_id)

@@ -174,9 +174,10 @@ def current(
             generation=generation,
             state=str(lease.state),
         )
-    if now >= _expiry(store, lease):
+    expires = _expiry(store, lease)  # reads the node record once, for a vouched lease
+    if now >= expires:
         raise StaleGeneration(
-            f"lease generation {generation} of {key} expired at {iso(_expiry(store, lease))}; this report changes nothing",
+            f"lease generation {generation} of {key} expired at {iso(expires)}; this report changes nothing",
             task=key,
             generation=generation,
         )

@@ -9,6 +9,7 @@ the worktree is clean afterwards. Without a worktree, the commit records no file
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,8 +105,6 @@ def remove_worktree(store: Store, path: Path) -> None:
     if path.exists():
         _git(git_dir, "worktree", "remove", "--force", "--force", str(path))
         if path.exists():
-            import shutil
-
             shutil.rmtree(path, ignore_errors=True)
     _git(git_dir, "worktree", "prune")
 
