@@ -1,4 +1,4 @@
-"""The agent commands: `mc claim`, `heartbeat`, `checkpoint`, `complete`, `fail`, `release`.
+"""The agent commands: `mc claim`, `heartbeat`, `usage`, `checkpoint`, `complete`, `fail`, `release`.
 
 They are what agents call in loops: each imports only what it needs (no jsonschema, rich
 tables or manifests on the claim and heartbeat paths)."""
@@ -6,6 +6,7 @@ tables or manifests on the claim and heartbeat paths)."""
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 import time
@@ -158,6 +159,39 @@ def heartbeat(
         {"task": key, "generation": generation, "expiresAt": iso(lease.expires_at)},
         output,
         f"renewed {key} generation {generation} until {iso(lease.expires_at)}",
+    )
+
+
+@handle_errors
+def usage(
+    task: str = typer.Argument(..., envvar="MC_TASK", help="MISSION/TASK, or TASK (env MC_TASK)."),
+    tokens: int = typer.Option(0, "--tokens", min=0, help="Model tokens this step used."),
+    cost: float = typer.Option(0.0, "--cost", min=0.0, help="What this step cost, in US dollars."),
+    generation: int = generation_option(),
+    token: str | None = token_option(),
+    agent: str | None = agent_option(),
+    mission: str | None = _mission(),
+    output: Output = output_option(),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+) -> None:
+    """Report spend: add TOKENS and COST to your attempt's total (it also renews the lease).
+
+    Going over the agent's budget (spec.budget.tokens, costUsd) records the spend and fails the
+    attempt: exit 4, stop working."""
+    from reconciler.agentops.reports import usage as do_usage
+    from reconciler.vocabulary.spend import Spend
+
+    if not math.isfinite(cost):
+        raise UsageError(f"--cost must be a finite number of dollars, not {cost}")
+    store = open_store_at(repo, remote)
+    key = task_key(store, task, mission)
+    lease = do_usage(store, key, lease_handle(generation, token, agent), time.time(), Spend(tokens, cost))
+    limit = lease.budget
+    _show(
+        {"task": key, "generation": generation, "spend": lease.spend.to_dict(), "budget": limit.to_dict()},
+        output,
+        f"{key} generation {generation} has spent {lease.spend}" + (f" (budget: {limit})" if limit else ""),
     )
 
 

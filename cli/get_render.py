@@ -11,6 +11,7 @@ from reconciler.vocabulary.clock import iso
 from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseState
 from reconciler.vocabulary.nodes import NodeEvent, NodeRecord
+from reconciler.vocabulary.spend import Spend
 from reconciler.vocabulary.status import TaskStatus
 
 
@@ -73,6 +74,8 @@ def lease_doc(key: str, lease: Lease | str) -> dict[str, Any]:
         "expiresAt": iso(lease.expires_at),
         "startedAt": iso(lease.started_at),
         "reason": lease.reason,
+        "spend": lease.spend.to_dict(),
+        "budget": lease.budget.to_dict(),
     }
 
 
@@ -117,7 +120,7 @@ def node_doc(name: str, record: NodeRecord | str, now: float) -> dict[str, Any]:
 
 COLUMNS: dict[Kind, tuple[list[str], Callable[[Any, DesiredState, dict[str, TaskStatus]], list[str]]]] = {
     Kind.MISSION: (
-        ["NAME", "DOMAIN", "OWNERS", "KLUSTERS", "AGENTS", "TASKS", "SUSPENDED"],
+        ["NAME", "DOMAIN", "OWNERS", "KLUSTERS", "AGENTS", "TASKS", "SPEND", "SUSPENDED"],
         lambda m, s, o: [
             m.name,
             m.domain,
@@ -125,6 +128,7 @@ COLUMNS: dict[Kind, tuple[list[str], Callable[[Any, DesiredState, dict[str, Task
             str(len(s.missions[m.name].klusters)),
             str(len(s.missions[m.name].agents)),
             str(len(s.missions[m.name].tasks)),
+            _spend_of(m, o),
             "yes" if m.suspend else "",
         ],
     ),
@@ -147,6 +151,20 @@ COLUMNS: dict[Kind, tuple[list[str], Callable[[Any, DesiredState, dict[str, Task
 }
 
 
+def mission_spend(mission: str, observed: dict[str, TaskStatus]) -> Spend:
+    """What a mission's ended attempts reported spending (running attempts count when they end)."""
+    total = Spend()
+    for st in observed.values():
+        if st.mission == mission:
+            total = total + st.spend
+    return total
+
+
+def _spend_of(m: Mission, observed: dict[str, TaskStatus]) -> str:
+    spent = mission_spend(m.name, observed)
+    return f"${spent.cost_usd:.2f}" + (f" of {m.spend_cap}" if m.spend_cap else "")
+
+
 def describe_lines(obj: Manifest, state: DesiredState, observed: dict[str, TaskStatus]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("Kind", obj.kind), ("Name", obj.name)]
     if obj.mission:
@@ -161,6 +179,7 @@ def describe_lines(obj: Manifest, state: DesiredState, observed: dict[str, TaskS
             ("Klusters", ", ".join(ms.klusters) or "-"),
             ("Agents", ", ".join(ms.agents) or "-"),
             ("Tasks", str(len(ms.tasks))),
+            ("Spend", f"{mission_spend(obj.name, observed)} (cap: {obj.spend_cap})"),
         ]
     elif isinstance(obj, Kluster):
         rows += [("Outcome", obj.outcome), ("Archived", str(obj.archived).lower())]
@@ -174,7 +193,7 @@ def describe_lines(obj: Manifest, state: DesiredState, observed: dict[str, TaskS
             ("Paths granted", ", ".join(obj.permissions.paths) or "-"),
             (
                 "Budget",
-                f"wall {_or_dash(obj.budget.wall_time_seconds)}s, cost ${_or_dash(obj.budget.cost_usd)}",
+                f"wall {_or_dash(obj.budget.wall_time_seconds)}s per run; {obj.budget.spend_limit} per run",
             ),
         ]
     elif isinstance(obj, Policy):
@@ -220,6 +239,8 @@ def observed_lines(st: TaskStatus | None) -> list[tuple[str, str]]:
         rows.append(("Not before", iso(st.not_before) or "-"))
     if st.result_commit:
         rows.append(("Result", st.result_commit))
+    if st.spend:
+        rows.append(("Spend", f"{st.spend} (ended attempts)"))
     for c in st.conditions:
         rows.append((f"Condition {c.type}", f"{c.status} ({c.reason}) {c.message}"))
     for e in st.history[-15:]:

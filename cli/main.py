@@ -51,6 +51,7 @@ app.add_typer(effect_app, name="effect")
 for _command in (
     agent_cmd.claim,
     agent_cmd.heartbeat,
+    agent_cmd.usage,
     agent_cmd.checkpoint,
     agent_cmd.complete,
     agent_cmd.fail,

@@ -198,8 +198,8 @@ class Node:
             if code is None:
                 if run.deadline is not None and now >= run.deadline:
                     run.stop("wall time exceeded", self.config.grace)
-                elif not self._still_ours(key, running.handle):
-                    run.stop("lease revoked or ended", self.config.grace)
+                elif (lost := self._lost(key, running.handle)) is not None:
+                    run.stop(lost, self.config.grace)
                 elif self._stalled(key, running, now):
                     run.stop(
                         f"stalled: no output and no report for {run.launch.task.stall_seconds}s", self.config.grace
@@ -212,7 +212,7 @@ class Node:
 
     def _crashed(self, key: TaskKey, running: _Running, code: int) -> bool:
         """Killed by a signal the node did not send (an OOM kill, a segfault): worth a restart."""
-        return code < 0 and not running.run.stop_reason and self._still_ours(key, running.handle)
+        return code < 0 and not running.run.stop_reason and self._lost(key, running.handle) is None
 
     def restart(self, key: TaskKey, running: _Running, code: int) -> None:
         """The same agent identity and lease, on the same branch, from its last checkpoint."""
@@ -234,12 +234,18 @@ class Node:
             running.refs, running.run.active_at = refs, max(running.run.active_at, now)
         return now - running.run.active_at > stall
 
-    def _still_ours(self, key: TaskKey, handle: LeaseHandle) -> bool:
+    def _lost(self, key: TaskKey, handle: LeaseHandle) -> str | None:
+        """Why the run's lease is no longer its to act on (starting "lease"), or None while it is:
+        revoked, expired, superseded, or ended by a report (an over-budget `mc usage` fails it)."""
         try:
             _, lease = read_lease(self.store, key)
-        except CorruptState:
-            return False
-        return lease is not None and lease.generation == handle.generation and lease.state is LeaseState.ACTIVE
+        except CorruptState as exc:
+            return f"lease unreadable: {exc}"
+        if lease is None or lease.generation != handle.generation:
+            return "lease superseded by another generation"
+        if lease.state is not LeaseState.ACTIVE:
+            return f"lease {lease.state}" + (f": {lease.reason}" if lease.reason else "")
+        return None
 
     def _record_runs(self) -> None:
         record_runs(self.root, {key: r.run.pgid for key, r in self.runs.items() if r.run.pgid is not None})

@@ -56,7 +56,7 @@ def write(root: Path, rel: str, text: str) -> Path:
 # them as the holder would (an agent keeps the token its claim printed). Tests of the token
 # itself pass --lease-token or MC_LEASE_TOKEN explicitly, which wins.
 LEASE_TOKENS: dict[tuple[str, int], str] = {}
-REPORTS = ("heartbeat", "checkpoint", "complete", "fail", "release")
+REPORTS = ("heartbeat", "usage", "checkpoint", "complete", "fail", "release")
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from reconciler.gitstate.store import Store
 from reconciler.vocabulary.errors import Conflict, CorruptState, NotFound, NothingToClaim, UsageError
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import MAX_TTL, Lease, LeaseState, new_secret, secret_hash
+from reconciler.vocabulary.spend import SpendLimit
 
 DEFAULT_TTL = 60.0
 
@@ -147,6 +148,7 @@ def claim(
                 ttl,
                 secret_sha256=secret_hash(secret),
                 vouched=vouched and node is not None,
+                budget=index.budgets.get(agent, SpendLimit()),
             )
             branch = work_ref(entry.key)
             work_tip = store.read(branch)

@@ -1,4 +1,4 @@
-"""Reports on a held lease: heartbeat, checkpoint, complete, fail and release.
+"""Reports on a held lease: heartbeat, usage, checkpoint, complete, fail and release.
 
 Every report presents a `LeaseHandle`: the generation it holds (the fencing token) and the
 lease secret its claim returned (the credential; Git stores only its hash), so only the holder
@@ -28,10 +28,11 @@ from reconciler.manifests.layout import Location, task_file
 from reconciler.manifests.manifest_file import read_manifest
 from reconciler.manifests.model import Task
 from reconciler.manifests.outputs import output_error
-from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths
+from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths, OverBudget
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseHandle, LeaseState
+from reconciler.vocabulary.spend import Spend
 from reconciler.vocabulary.trailers import Trailer, WorkKind
 
 FENCED_ATTEMPTS = 8
@@ -86,13 +87,45 @@ def heartbeat(store: Store, key: TaskKey, handle: LeaseHandle, now: float) -> Le
     return fenced(store, key, handle, now, write)
 
 
+def usage(store: Store, key: TaskKey, handle: LeaseHandle, now: float, spent: Spend) -> Lease:
+    """Add `spent` to the lease's reported spend (a renewal, so history does not grow).
+
+    Spend that takes the attempt over the agent's per-run budget (copied into the lease at the
+    grant) is recorded all the same, and ends the attempt as failed in the same write: OverBudget
+    tells the agent to stop, and a mesh node stops it because its lease has ended."""
+
+    def write(tip: str, lease: Lease) -> tuple[Lease, str | None]:
+        fresh = replace(lease.renewed(now), spend=lease.spend + spent)
+        over = lease.budget.exceeded_by(fresh.spend)
+        if over is None:
+            renew(store, fresh, tip, f"lease {key}: renew generation {lease.generation} (spent {fresh.spend})")
+            return fresh, None
+        reason = f"over budget: {over}"
+        ended = fresh.ended(LeaseState.FAILED, reason, now)
+        advance(store, ended, tip, f"lease {key}: {LeaseState.FAILED} generation {lease.generation}: {reason}")
+        return ended, reason
+
+    lease, over = fenced(store, key, handle, now, write)
+    if over is not None:
+        raise OverBudget(
+            f"{key}: the attempt is over its agent's budget ({over}); its spend is recorded and it "
+            "has failed: stop now",
+            task=key,
+            spend=lease.spend.to_dict(),
+        )
+    return lease
+
+
 def _trailers(lease: Lease, kind: WorkKind) -> dict[Trailer, object]:
-    return {
+    trailers: dict[Trailer, object] = {
         Trailer.TASK: lease.key,
         Trailer.AGENT: lease.agent,
         Trailer.GENERATION: lease.generation,
         Trailer.KIND: kind,
     }
+    if kind is WorkKind.RESULT:
+        trailers[Trailer.SPEND] = lease.spend.trailer()
+    return trailers
 
 
 def checkpoint(

@@ -23,6 +23,7 @@ from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
 from reconciler.vocabulary.nodes import NodeRecord, lease_expiry
 from reconciler.vocabulary.phases import HELD, TERMINAL, Phase, check_transition
+from reconciler.vocabulary.spend import Spend
 from reconciler.vocabulary.status import HISTORY_LIMIT, Event, TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
 
@@ -91,6 +92,7 @@ class _Decider:
         self.leases = leases
         self.now = now
         self.plan = Plan()
+        self.spent: dict[str, Spend] = {}
 
     # -- status bookkeeping -------------------------------------------------------------
     def status(self, key: str) -> TaskStatus | None:
@@ -162,8 +164,10 @@ class _Decider:
                 continue
             lease = self.leases.get(key)
             # >=: a lease granted since the last pass (not yet seen as Leased) is revoked too
-            if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation:
+            revoke = lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation
+            if revoke and lease is not None:
                 self.plan.lease_actions.append(LeaseChange(key, LeaseAction.REVOKE, lease))
+                self.charge(key, lease)
             cancelled = self.move(key, Phase.CANCELLED, "removed from desired state")
             cancelled.holder, cancelled.attempts = None, cancelled.failures  # an interrupted attempt is not used
             if lease is not None and lease.generation > cancelled.generation:
@@ -288,7 +292,9 @@ class _Decider:
         expires = lease_expiry(lease, self.nodes)
         if lease.state is LeaseState.ACTIVE and self.now < expires:
             self.plan.wake(expires)
-        elif lease.state in (LeaseState.ACTIVE, LeaseState.EXPIRED):
+            return
+        self.charge(key, lease)  # the attempt has ended: its spend joins the task's
+        if lease.state in (LeaseState.ACTIVE, LeaseState.EXPIRED):
             if lease.state is LeaseState.ACTIVE:
                 self.plan.lease_actions.append(LeaseChange(key, LeaseAction.EXPIRE, lease))
             self.move(key, Phase.EXPIRED, f"lease generation {lease.generation} not renewed before expiry")
@@ -308,6 +314,23 @@ class _Decider:
         if st is not None and st.phase == Phase.EXPIRED:
             self.fail_or_retry(key, task, f"attempt {st.attempts} expired")
 
+    def charge(self, key: str, lease: Lease) -> None:
+        if lease.spend:
+            st = self.edit(key)
+            st.spend = st.spend + lease.spend
+
+    def mission_spend(self) -> dict[str, Spend]:
+        """Each mission's spend: its tasks' ended attempts, plus what the live leases report."""
+        spent: dict[str, Spend] = {}
+        for key, st in {**self.old, **self.plan.statuses}.items():
+            total = st.spend
+            lease = self.leases.get(key)
+            if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation == st.generation:
+                total = total + lease.spend
+            if total:
+                spent[st.mission] = spent.get(st.mission, Spend()) + total
+        return spent
+
     def held_scopes(self) -> list[tuple[str, tuple[str, ...]]]:
         out = []
         for key, task in self.tasks.items():
@@ -321,6 +344,10 @@ class _Decider:
         ms = self.desired.missions[task.mission or ""]
         if task.suspend or (ms.mission is not None and ms.mission.suspend):
             return Reason.SUSPENDED, "the task or its mission is suspended"
+        if ms.mission is not None and ms.mission.spend_cap:
+            used = ms.mission.spend_cap.reached_by(self.spent.get(task.mission or "", Spend()))
+            if used:
+                return Reason.SPEND_CAP_REACHED, f"mission {task.mission} has used its spend cap ({used})"
         kluster = ms.klusters.get(task.kluster)
         if kluster is not None and kluster.archived:
             return Reason.ARCHIVED, f"kluster {task.kluster} is archived"
@@ -359,6 +386,8 @@ class _Decider:
         scopes that are still held.
         """
         memo: dict[str, bool] = {}
+        capped = any(ms.mission is not None and ms.mission.spend_cap for ms in self.desired.missions.values())
+        self.spent = self.mission_spend() if capped else {}
         for key, task in self.tasks.items():
             st = self.status(key)
             if key in self.held or st is None:

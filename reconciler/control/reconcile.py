@@ -229,8 +229,10 @@ class Reconciler:
                     task.timeout_seconds,
                 )
             )
-        replicas = {a.agent_id: a.replicas for ms in desired.state.missions.values() for a in ms.agents.values()}
-        return QueueIndex(entries, running, replicas, sorted(desired.state.missions)).encode()
+        declared = [a for ms in desired.state.missions.values() for a in ms.agents.values()]
+        replicas = {a.agent_id: a.replicas for a in declared}
+        budgets = {a.agent_id: a.budget.spend_limit for a in declared if a.budget.spend_limit}
+        return QueueIndex(entries, running, replicas, sorted(desired.state.missions), budgets).encode()
 
     def run_once(self) -> PassResult:
         started = time.perf_counter()

@@ -2,8 +2,9 @@
 
 The reconciler writes it with every status commit: for each Queued task, its priority, age,
 backoff, processed lease generation, spec blob and the ids of the agents allowed to take it;
-and for each agent, how many tasks it holds and its `replicas` limit (as of that pass: the keys
-of `replicas` are every agent declared); and every mission declared. So a claim can tell a typo
+for each agent, how many tasks it holds, its `replicas` limit (as of that pass: the keys of
+`replicas` are every agent declared) and its per-run budget, which a grant copies into the
+lease; and every mission declared. So a claim can tell a typo
 in an agent or mission name from a queue that is merely empty.
 """
 
@@ -18,6 +19,7 @@ import pygit2
 from reconciler.gitstate.refs import tree_file
 from reconciler.vocabulary.errors import CorruptState
 from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.spend import SpendLimit
 
 QUEUE_FILE = "queue.json"
 
@@ -42,6 +44,7 @@ class QueueIndex:
     running: dict[str, int] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)
     missions: list[str] = field(default_factory=list)  # every mission declared, to tell a typo from an idle one
+    budgets: dict[str, SpendLimit] = field(default_factory=dict)  # agent id -> per-run budget (when it has one)
 
     def encode(self) -> bytes:
         """Compact JSON: it is rewritten with every status commit, for every Queued task."""
@@ -63,6 +66,7 @@ class QueueIndex:
             "running": self.running,
             "replicas": self.replicas,
             "missions": self.missions,
+            "budgets": {agent: limit.to_dict() for agent, limit in self.budgets.items()},
         }
         return (json.dumps(data, separators=(",", ":")) + "\n").encode()
 
@@ -77,7 +81,11 @@ def read_queue(repo: pygit2.Repository, status_tip: str | None) -> QueueIndex:
         data = json.loads(tree_file(tree, QUEUE_FILE))
         entries = [QueueEntry(**{**e, "key": TaskKey(e["key"]), "agents": tuple(e["agents"])}) for e in data["tasks"]]
         return QueueIndex(
-            entries, dict(data["running"]), dict(data.get("replicas", {})), list(data.get("missions", []))
+            entries,
+            dict(data["running"]),
+            dict(data.get("replicas", {})),
+            list(data.get("missions", [])),
+            {agent: SpendLimit.from_dict(limit) for agent, limit in data.get("budgets", {}).items()},
         )
     except (KeyError, ValueError, TypeError, AttributeError, pygit2.GitError) as exc:
         raise CorruptState(

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind, PolicyAction, PolicyState
+from reconciler.vocabulary.spend import SpendLimit
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -49,6 +50,7 @@ class Mission(Manifest):
     domain: str = ""
     owners: tuple[str, ...] = ()
     suspend: bool = False
+    spend_cap: SpendLimit = field(default_factory=SpendLimit)  # spec.budget: no new task once used up
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,10 @@ class Budget:
     wall_time_seconds: int | None = None
     cost_usd: float | None = None
     tokens: int | None = None
+
+    @property
+    def spend_limit(self) -> SpendLimit:
+        return SpendLimit(self.tokens, self.cost_usd)
 
 
 def agent_id(mission: str, name: str) -> str:
@@ -217,6 +223,7 @@ def _build_mission(doc: Mapping[str, Any], meta: Meta, mission: str | None, path
         s.get("domain", ""),
         tuple(s["owners"]),
         bool(s.get("suspend", False)),
+        SpendLimit(s.get("budget", {}).get("tokens"), s.get("budget", {}).get("costUsd")),
     )
 
 

@@ -33,6 +33,7 @@ class Reason(StrEnum):
     ARCHIVED = "Archived"
     RUN_APPROVAL_REQUIRED = "RunApprovalRequired"
     SCOPE_OVERLAP = "ScopeOverlap"
+    SPEND_CAP_REACHED = "SpendCapReached"
     # ManifestValid=False
     INVALID_MANIFEST = "InvalidManifest"
     # ObservedStateValid=False

@@ -98,3 +98,11 @@ class InvalidOutputs(McError):
     """Outputs that do not satisfy the task's output schema; the task stays Running."""
 
     code = "invalid_outputs"
+
+
+class OverBudget(McError):
+    """Reported spend went over the agent's per-run budget: the spend is recorded, the attempt
+    has failed (exit code 4: stop working now)."""
+
+    exit_code = 4
+    code = "over_budget"

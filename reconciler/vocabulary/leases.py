@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.vocabulary.clock import iso, parse_iso
 from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.spend import Spend, SpendLimit
 
 
 class LeaseState(StrEnum):
@@ -91,6 +92,8 @@ class Lease:
     # byte-identical commits (pushing a commit the server already has "succeeds": both would win).
     # (A lease made without a secret gets the hash of one nobody knows: no one can report on it.)
     secret_sha256: str = field(default_factory=lambda: secret_hash(new_secret()))
+    spend: Spend = field(default_factory=Spend)  # what the holder reported spending (`mc usage`)
+    budget: SpendLimit = field(default_factory=SpendLimit)  # the agent's per-run budget at the grant
 
     def live(self, now: float) -> bool:
         return self.state is LeaseState.ACTIVE and now < self.expires_at
@@ -126,4 +129,6 @@ class Lease:
             data[name] = parse_iso(data[name])
         data["state"] = LeaseState(data["state"])
         data["key"] = TaskKey(data["key"])
+        data["spend"] = Spend.from_dict(data.get("spend"))
+        data["budget"] = SpendLimit.from_dict(data.get("budget"))
         return cls(**data)

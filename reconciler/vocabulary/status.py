@@ -13,6 +13,7 @@ from reconciler.vocabulary.clock import iso, parse_iso
 from reconciler.vocabulary.conditions import ConditionType, Reason
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.phases import Phase
+from reconciler.vocabulary.spend import Spend
 
 HISTORY_LIMIT = 50
 _TIMES = ("created", "last_transition", "not_before")
@@ -73,6 +74,7 @@ class TaskStatus:
     message: str = ""
     outputs: dict[str, Any] | None = None
     result_commit: str | None = None
+    spend: Spend = field(default_factory=Spend)  # every ended attempt's reported spend, summed
     conditions: list[Condition] = field(default_factory=list)
     history: list[Event] = field(default_factory=list)
 
@@ -120,4 +122,5 @@ class TaskStatus:
         data["phase"] = Phase(data["phase"])
         data["conditions"] = [Condition.from_dict(c) for c in data["conditions"]]
         data["history"] = [Event(**{**e, "at": parse_iso(e["at"])}) for e in data["history"]]
+        data["spend"] = Spend.from_dict(data.get("spend"))
         return cls(**data)

@@ -24,6 +24,7 @@ class Trailer(StrEnum):
     NODE = "MC-Node"  # on a result a mesh node reported: the node that ran it
     EXIT_STATUS = "MC-Exit-Status"  # ... the agent's exit status
     DURATION = "MC-Duration"  # ... how long the attempt ran, in seconds
+    SPEND = "MC-Spend"  # on results: the spend the holder reported (`tokens=N cost_usd=X`)
 
 
 class WorkKind(StrEnum):

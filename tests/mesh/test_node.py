@@ -41,6 +41,13 @@ if mode == "crash-once":  # crashes after a checkpoint; resumed, it must find ex
         os.kill(os.getpid(), signal.SIGKILL)
     assert (here / "progress.txt").read_text() == "step 1"
     assert not (here / "scratch.txt").exists()
+if mode == "spend":  # reports each step's spend; over the budget, `mc usage` exits 4
+    task = os.environ["MC_MISSION"] + "/" + os.environ["MC_TASK"]
+    for tokens in spec["steps"]:
+        step = [spec["mc"], "usage", task, "--tokens", str(tokens), "--cost", str(tokens / 100000)]
+        if subprocess.run(step).returncode == 4:
+            subprocess.Popen(["sh", "-c", "sleep 300; : " + spec["marker"]])  # keeps going regardless
+            time.sleep(300)
 if mode == "fail":
     print("something broke", file=sys.stderr)
     sys.exit(3)
@@ -66,7 +73,7 @@ spec:
   permissions:
     env: [GRANTED]
     secrets: [API_KEY]
-  budget: {{wallTimeSeconds: {wall}}}
+  budget: {{wallTimeSeconds: {wall}, tokens: 20000}}
   replicas: 4
   nodeSelector: {{matchLabels: {{pool: probes}}}}
 """
@@ -88,7 +95,9 @@ spec:
 """
 
 
-def declare(repo: Path, tasks: dict[str, dict[str, str]], wall: int = 60, attempts: int = 1, extra: str = "") -> None:
+def declare(
+    repo: Path, tasks: dict[str, dict[str, object]], wall: int = 60, attempts: int = 1, extra: str = ""
+) -> None:
     write(repo, "agents-bin/probe.py", PROBE)
     # the interpreter itself, not a shim that adds variables of its own (pyenv's does)
     write(repo, "missions/m/agents/prober.yaml", AGENT.format(wall=wall, python=sys.executable))
@@ -338,6 +347,29 @@ def test_a_silent_agent_is_stopped_as_stuck_after_its_stall_timeout(cluster: tup
         assert wait_for(lambda: not processes_with(marker), timeout=10)
     finally:
         node.stop()
+
+
+def test_spend_is_recorded_and_an_agent_over_its_budget_is_stopped(cluster: tuple[Path, Path]) -> None:
+    repo, secrets = cluster
+    marker = f"marker-{uuid.uuid4().hex}"
+    thrifty: dict[str, object] = {"mode": "spend", "mc": MC, "steps": [100, 200], "marker": marker}
+    spender: dict[str, object] = {"mode": "spend", "mc": MC, "steps": [15000, 15000, 1], "marker": marker}
+    declare(repo, {"thrifty": thrifty, "spender": spender}, attempts=2)
+    node = MeshNode(repo, secrets)
+    try:
+        assert wait_for(lambda: phase(repo, "m/thrifty") == "Succeeded", timeout=40), node.log_path.read_text()
+        assert wait_for(lambda: phase(repo, "m/spender") == "Failed", timeout=60), node.log_path.read_text()
+        assert wait_for(lambda: not processes_with(marker), timeout=10), processes_with(marker)
+    finally:
+        node.stop()
+    assert status_of(repo, "thrifty")["spend"] == {"tokens": 300, "cost_usd": 0.003}
+    result = git(repo, "log", "-1", "--format=%B", "refs/heads/mc/work/m/thrifty")
+    assert "MC-Spend: tokens=300 cost_usd=0.003000" in result
+    spent = status_of(repo, "spender")
+    assert "over budget: 30,000 tokens > 20,000" in str(spent["message"])
+    assert spent["spend"] == {"tokens": 60000, "cost_usd": 0.6}  # both attempts, each stopped at its 2nd step
+    stopped = [e for e in node.events("run.finished") if e["task"] == "m/spender"]
+    assert [e["outcome"] for e in stopped] == ["stopped: lease failed: over budget: 30,000 tokens > 20,000"] * 2
 
 
 def test_a_crashed_agent_is_restarted_on_its_last_checkpoint_with_mc_resume(cluster: tuple[Path, Path]) -> None:
