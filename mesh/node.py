@@ -154,13 +154,16 @@ class Node:
                     continue
                 progress = True
 
-    def _needs_outputs(self, key: TaskKey) -> dict[str, object]:
+    def _inputs(self, key: TaskKey) -> dict[str, object]:
+        """What `MC_INPUTS` hands over: the task's own `inputs`, and for each task it `needs`, the
+        validated outputs (`needs`) and the result commit they came with (`results`)."""
         task = self.state.missions[key.mission].tasks[key.name]
         statuses = read_status(self.store).tasks
+        done = {n: statuses[k] for n in task.needs if (k := TaskKey.of(key.mission, n)) in statuses}
         return {
-            n: (statuses[TaskKey.of(key.mission, n)].outputs or {})
-            for n in task.needs
-            if TaskKey.of(key.mission, n) in statuses
+            "inputs": dict(task.inputs),
+            "needs": {n: st.outputs or {} for n, st in done.items()},
+            "results": {n: st.result_commit for n, st in done.items()},
         }
 
     def start(self, key: TaskKey, agent: Agent, handle: LeaseHandle) -> None:
@@ -178,10 +181,11 @@ class Node:
             worktree=worktree,
             home=self.root / "homes" / key.mission / f"{key.name}-{handle.generation}",
             log=log_path(self.root, key, handle.generation),
-            inputs={"inputs": dict(task.inputs), "needs": self._needs_outputs(key)},
+            inputs=self._inputs(key),
             node=self.config.name,
             secrets=self.config.secrets,
             node_env=self.config.env,
+            remote=self.store.remote,
         )
         run = Run(launch)
         run.start()

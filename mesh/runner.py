@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -44,12 +45,22 @@ class Launch:
     secrets: Mapping[str, str] = field(default_factory=dict)
     node_env: Mapping[str, str] = field(default_factory=dict)
     resume: bool = False  # restarted after a crash, on its last checkpoint: MC_RESUME=1
+    remote: str | None = None  # the shared remote the node coordinates through: the agent's `mc` uses it too
+
+
+def _with_mc(path: str) -> str:
+    """`path` with the directory of the node's own `mc` first, so an agent reports with the same
+    MissionControl that runs it, whatever the node's PATH says."""
+    here = Path(sys.executable).parent
+    if (here / "mc").exists() and str(here) not in path.split(os.pathsep):
+        return f"{here}{os.pathsep}{path}"
+    return path
 
 
 def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> dict[str, str]:
     """Only what the agent is granted: no variable of the node's leaks through unless named."""
     env = {
-        "PATH": launch.node_env.get("PATH", os.defpath),
+        "PATH": _with_mc(launch.node_env.get("PATH", os.defpath)),
         "HOME": str(launch.home),
         "LANG": "C.UTF-8",
         "MC_MISSION": launch.key.mission,
@@ -64,6 +75,8 @@ def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> 
     }
     if launch.resume:
         env["MC_RESUME"] = "1"
+    if launch.remote is not None:
+        env["MC_REMOTE"] = launch.remote
     for name in launch.agent.permissions.env:
         if name in launch.node_env:
             env[name] = launch.node_env[name]

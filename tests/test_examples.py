@@ -102,6 +102,7 @@ def test_agent_scripts_run_offline_and_satisfy_their_output_schemas(example: Pat
             "MC_LEASE_GENERATION": "1",
             "MC_INPUTS": json.dumps(spec.get("inputs", {})),
             "MC_OUTPUTS": str(out),
+            "LOAN_POST_OFFICE": str(tmp_path / "post-office"),
         }
         proc = subprocess.run(
             _agent_command(work, mission, task), cwd=work, env=env, capture_output=True, text=True, check=False

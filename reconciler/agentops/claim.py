@@ -12,6 +12,7 @@ from reconciler.gitstate.leases import advance, read_lease
 from reconciler.gitstate.queue import QueueEntry, QueueIndex, read_queue
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, work_branch, work_ref
 from reconciler.gitstate.store import Store
+from reconciler.gitstate.work import start_commit
 from reconciler.vocabulary.errors import Conflict, CorruptState, NotFound, NothingToClaim, UsageError
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import MAX_TTL, Lease, LeaseState, new_secret, secret_hash
@@ -153,9 +154,9 @@ def claim(
             branch = work_ref(entry.key)
             work_tip = store.read(branch)
             extra = [slots.take(entry.key, generation)]
-            if work_tip is None:
-                work_tip = main
-                extra.append(Update(branch, main, ZERO))
+            if work_tip is None:  # the first grant: the branch starts from main and the needs' results
+                work_tip = start_commit(store, entry.key, agent, main, entry.results)
+                extra.append(Update(branch, work_tip, ZERO))
             subject = f"lease {entry.key}: grant generation {generation} to {agent}" + (f" on {node}" if node else "")
             try:
                 commit = advance(store, granted, tip, subject, also=tuple(extra), who=agent)

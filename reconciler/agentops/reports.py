@@ -22,7 +22,7 @@ import pygit2
 from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
 from reconciler.gitstate.store import Store
-from reconciler.gitstate.work import changed_paths, check_worktree, work_commit
+from reconciler.gitstate.work import changed_paths, check_worktree, start_of, work_commit
 from reconciler.manifests.globs import glob_matches
 from reconciler.manifests.layout import Location, task_file
 from reconciler.manifests.manifest_file import read_manifest
@@ -174,7 +174,8 @@ def check_paths(store: Store, task: Task, parent: str, result: str) -> None:
     """A result may change only what its task's `paths` cover (every path, with no `paths`)."""
     if not task.paths:
         return
-    base = store.repo.merge_base(parent, store.require_desired())  # where the work branch left main
+    start = start_of(store, parent)  # where the branch started from its needs' results, or
+    base = start or store.repo.merge_base(parent, store.require_desired())  # where it left main
     changed = changed_paths(store, str(base) if base is not None else parent, result)
     outside = [p for p in changed if not any(glob_matches(g, p) for g in task.paths)]
     if outside:

@@ -227,6 +227,7 @@ class Reconciler:
                     st.spec,
                     agents,
                     task.timeout_seconds,
+                    _results(statuses, st.mission, task.needs),
                 )
             )
         declared = [a for ms in desired.state.missions.values() for a in ms.agents.values()]
@@ -344,3 +345,9 @@ def _fence_lease(change: LeaseChange, now: float) -> Lease:
         0.0,
         reason="task removed from desired state: fenced so that no claim lands",
     )
+
+
+def _results(statuses: dict[str, TaskStatus], mission: str, needs: tuple[str, ...]) -> tuple[str, ...]:
+    """The result commits of the tasks `needs` names, in that order: where the task's work starts."""
+    found = (statuses.get(TaskKey.of(mission, n)) for n in needs)
+    return tuple(st.result_commit for st in found if st is not None and st.result_commit)

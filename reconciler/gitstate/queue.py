@@ -34,6 +34,7 @@ class QueueEntry:
     spec: str
     agents: tuple[str, ...]
     ttl_hint: int  # the task's timeout, so a claimer can pick a sensible lease length
+    results: tuple[str, ...] = ()  # the result commits of the tasks it needs: where its work starts
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class QueueIndex:
                 "spec": e.spec,
                 "agents": e.agents,
                 "ttl_hint": e.ttl_hint,
+                **({"results": e.results} if e.results else {}),
             }
             for e in self.tasks
         ]
@@ -79,7 +81,12 @@ def read_queue(repo: pygit2.Repository, status_tip: str | None) -> QueueIndex:
     try:
         tree = repo[status_tip].peel(pygit2.Commit).tree
         data = json.loads(tree_file(tree, QUEUE_FILE))
-        entries = [QueueEntry(**{**e, "key": TaskKey(e["key"]), "agents": tuple(e["agents"])}) for e in data["tasks"]]
+        entries = [
+            QueueEntry(
+                **{**e, "key": TaskKey(e["key"]), "agents": tuple(e["agents"]), "results": tuple(e.get("results", ()))}
+            )
+            for e in data["tasks"]
+        ]
         return QueueIndex(
             entries,
             dict(data["running"]),

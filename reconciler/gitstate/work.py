@@ -1,5 +1,11 @@
 """Work branches, `refs/heads/mc/work/<mission>/<task>`: the agent's checkpoints and result.
 
+A task that needs others starts from their work: its branch is created at a *start commit*,
+`main` merged with the result commit of each task it needs (`MC-Kind: start`), so an agent finds
+in its worktree the files its dependencies wrote, before any of them is published. The path
+check of a result diffs against that start commit, so what the dependencies changed is not
+counted against the task's own `paths`.
+
 A work commit carries the changes of a worktree checked out on the task's work branch (made
 with `git worktree add DIR mc/work/<mission>/<task>`, or by a mesh node), staged through that
 worktree's own index, so the commit is exactly what `git commit -a` there would record, and
@@ -11,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pygit2
@@ -19,9 +25,9 @@ import pygit2
 from reconciler.gitstate.commits import write_commit
 from reconciler.gitstate.refs import work_branch, work_ref
 from reconciler.gitstate.store import Store
-from reconciler.vocabulary.errors import GitFailure, NotFound, UsageError
+from reconciler.vocabulary.errors import GitFailure, McError, NotFound, UsageError
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.trailers import Trailer, compose
+from reconciler.vocabulary.trailers import Trailer, WorkKind, compose, parse
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,6 +84,35 @@ def work_commit(
     else:
         tree = str(store.repo[parent].peel(pygit2.Commit).tree.id)
     return write_commit(store.repo, who, compose(subject, trailers), tree, [parent]), parent
+
+
+def start_commit(store: Store, key: TaskKey, who: str, main: str, results: Sequence[str]) -> str:
+    """Where `key`'s work branch starts (objects only): `main` when it needs nothing, otherwise a
+    chain of merge commits of `main` with each result, the last of them marked as the start.
+    McError if two results conflict: the task cannot start from both."""
+    current, repo = main, store.repo
+    for i, result in enumerate(results):
+        index = repo.merge_commits(current, result)
+        if index.conflicts is not None:
+            paths = sorted({e.path for entry in index.conflicts for e in entry if e is not None})
+            raise McError(f"{key} cannot start: the results it needs conflict on {', '.join(paths[:10])}", task=key)
+        tree = index.write_tree(repo)
+        kind = {Trailer.KIND: WorkKind.START} if i == len(results) - 1 else {}
+        message = compose(f"Start {key} from {result[:12]}", {Trailer.TASK: key, **kind})
+        current = write_commit(repo, who, message, tree, [current, result])
+    return current
+
+
+def start_of(store: Store, head: str) -> str | None:
+    """The start commit of the work branch at `head` (down its first parents), or None when the
+    branch started at `main` itself."""
+    commit = store.repo[head].peel(pygit2.Commit)
+    while True:
+        if parse(commit.message).get(Trailer.KIND) == WorkKind.START:
+            return str(commit.id)
+        if not commit.parent_ids or len(commit.parent_ids) > 1:
+            return None  # a merge that is not ours: the branch started elsewhere
+        commit = commit.parents[0]
 
 
 def add_worktree(store: Store, key: TaskKey, path: Path) -> None:

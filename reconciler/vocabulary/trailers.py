@@ -28,6 +28,7 @@ class Trailer(StrEnum):
 
 
 class WorkKind(StrEnum):
+    START = "start"  # where a task that needs others starts: main merged with their results
     CHECKPOINT = "checkpoint"
     RESULT = "result"
 

@@ -1,6 +1,6 @@
 """Many machines through a real Git server: a `git daemon` on loopback, a reconciler and two
 mesh nodes, each in its own clone, coordinating only through the server, run the loan-approval
-chain up to its approval gate, each step exactly once."""
+chain up to its approval gate, each step exactly once; the letter is not sent before approval."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_a_reconciler_and_two_nodes_through_a_git_daemon_run_the_chain_once(tmp_
             [MC_MESH, "run", "--node", name, "--remote", "origin", "--log-format", "json", "-C", str(clones[name])],
             stdout=subprocess.DEVNULL,
             stderr=(tmp_path / f"{name}.log").open("w"),
-            env=env(),
+            env=env(LOAN_POST_OFFICE=str(tmp_path / "post-office")),
         )
         for name in ("n1", "n2")
     ]
@@ -65,11 +65,12 @@ def test_a_reconciler_and_two_nodes_through_a_git_daemon_run_the_chain_once(tmp_
         done = wait_for(
             lambda: (
                 all((status_at(observer, t) or {}).get("phase") == "Succeeded" for t in CHAIN)
-                and (status_at(observer, "send-offer") or {}).get("phase") == "AwaitingApproval"
+                and (status_at(observer, "draft-offer") or {}).get("phase") == "AwaitingApproval"
             ),
             timeout=120,
         )
-        assert done, [(t, (status_at(observer, t) or {}).get("phase")) for t in (*CHAIN, "send-offer")]
+        assert done, [(t, (status_at(observer, t) or {}).get("phase")) for t in (*CHAIN, "draft-offer")]
+        assert (status_at(observer, "send-offer") or {}).get("phase") == "Pending"  # held behind the gate
     finally:
         for node in nodes:
             node.terminate()
@@ -77,7 +78,10 @@ def test_a_reconciler_and_two_nodes_through_a_git_daemon_run_the_chain_once(tmp_
             node.wait(timeout=30)
         reconciler.stop()
     ran_on = set()
-    for task in (*CHAIN, "send-offer"):
+    assert not (tmp_path / "post-office" / "messages.jsonl").exists()  # nothing was sent
+    spent = [(status_at(observer, t) or {}).get("spend") for t in (*CHAIN, "draft-offer")]
+    assert all(isinstance(s, dict) and s["tokens"] > 0 for s in spent), spent  # reported through the server
+    for task in (*CHAIN, "draft-offer"):
         grants = [
             s
             for s in git(observer, "log", "--format=%s", f"refs/mc/leases/loan-approval/{task}").splitlines()

@@ -360,6 +360,7 @@ def test_spend_is_recorded_and_an_agent_over_its_budget_is_stopped(cluster: tupl
         assert wait_for(lambda: phase(repo, "m/thrifty") == "Succeeded", timeout=40), node.log_path.read_text()
         assert wait_for(lambda: phase(repo, "m/spender") == "Failed", timeout=60), node.log_path.read_text()
         assert wait_for(lambda: not processes_with(marker), timeout=10), processes_with(marker)
+        assert wait_for(lambda: len([e for e in node.events("run.finished") if e["task"] == "m/spender"]) == 2)
     finally:
         node.stop()
     assert status_of(repo, "thrifty")["spend"] == {"tokens": 300, "cost_usd": 0.003}

@@ -7,7 +7,12 @@ Runtime contract, as every agent script of this example relies on it:
     MC_AGENT_ID          the agent's stable identity, e.g. "coder-1a2b3c4d"
     MC_LEASE_GENERATION  the fencing token of the lease the run holds
     MC_INPUTS            the task's inputs: a JSON file (as a mesh node writes it: {"inputs": ...,
-                         "needs": ...}) or a JSON object string; absent means {}
+                         "needs": {task: outputs}, "results": {task: result commit}}) or a JSON
+                         object string of the inputs alone; absent means {}
+
+A task's worktree starts from the results of the tasks it needs (a mesh node creates its work
+branch at main merged with them), so the coders find src/payments/interface.py there, and the
+reviewer finds every implementation.
     MC_OUTPUTS           the file the agent writes its JSON result to; default mc-outputs.json in the cwd
 
 The working directory is the root of the mission repository (the task's worktree); every file an
@@ -20,6 +25,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +55,7 @@ def inputs() -> dict[str, Any]:
             raw = f.read()
     try:
         value = json.loads(raw)
-        if isinstance(value, dict) and set(value) <= {"inputs", "needs"} and "inputs" in value:
+        if isinstance(value, dict) and set(value) <= {"inputs", "needs", "results"} and "inputs" in value:
             value = value["inputs"]
     except json.JSONDecodeError as exc:
         raise InputError(f"MC_INPUTS is not valid JSON: {exc}") from None
@@ -67,12 +74,34 @@ def currencies(value: Any, what: str = "currencies") -> list[str]:
     return list(dict.fromkeys(value))
 
 
+NOMINAL_USD_PER_TOKEN = 0.000002
+
+
 def write_outputs(result: dict[str, Any]) -> Path:
+    """Write the result to MC_OUTPUTS, and report the run's (nominal) spend with it."""
     target = Path(os.environ.get("MC_OUTPUTS") or "mc-outputs.json")
     if target.parent != Path(""):
         target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(result, indent=2, sort_keys=True) + "\n"
+    target.write_text(text, encoding="utf-8")
+    report_usage(len(text) // 4, len(text) // 4 * NOMINAL_USD_PER_TOKEN)
     return target
+
+
+def report_usage(tokens: int, cost_usd: float) -> None:
+    """Report this run's spend with `mc usage` when it runs under a lease. These agents use no
+    model: the figures are nominal (a token per four characters of result, $2 per million), so
+    that the budget machinery has something to count; a model-backed agent reports real usage."""
+    if not os.environ.get("MC_LEASE_TOKEN") or not shutil.which("mc"):
+        return
+    key = f"{os.environ.get('MC_MISSION', '')}/{task()}"
+    usage = ["mc", "usage", key, "--tokens", str(tokens), "--cost", f"{cost_usd:.6f}"]
+    proc = subprocess.run(usage, capture_output=True, text=True, check=False)
+    if proc.returncode == 4:  # over budget: the attempt has failed; stop now
+        print(f"usage: {proc.stderr.strip()}", file=sys.stderr)
+        sys.exit(1)
+    if proc.returncode != 0:
+        print(f"warning: mc usage: {proc.stderr.strip()}", file=sys.stderr)
 
 
 def write_file(path: Path, content: str) -> None:

@@ -7,7 +7,8 @@ Runtime contract, as every agent script of this example relies on it:
     MC_AGENT_ID          the agent's stable identity, e.g. "underwriter-1a2b3c4d"
     MC_LEASE_GENERATION  the fencing token of the lease the run holds
     MC_INPUTS            the task's inputs: a JSON file (as a mesh node writes it: {"inputs": ...,
-                         "needs": ...}) or a JSON object string; absent means {}
+                         "needs": {task: outputs}, "results": {task: result commit}}) or a JSON
+                         object string of the inputs alone; absent means {}
     MC_OUTPUTS           the file the agent writes its JSON result to; default mc-outputs.json in the cwd
 
 The working directory is the root of the mission repository (the task's worktree), so the shipped
@@ -24,6 +25,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,22 +57,83 @@ def task() -> str:
     return os.environ.get("MC_TASK", "")
 
 
-def inputs() -> dict[str, Any]:
+NODE_INPUTS = {"inputs", "needs", "results"}  # the keys of the file a mesh node writes
+
+
+def _handed_over() -> dict[str, Any]:
     raw = os.environ.get("MC_INPUTS", "").strip()
     if not raw:
-        return {}
+        return {"inputs": {}}
     if not raw.startswith("{") and os.path.isfile(raw):  # a mesh node hands over a file
         with open(raw, encoding="utf-8") as f:
             raw = f.read()
     try:
         value = json.loads(raw)
-        if isinstance(value, dict) and set(value) <= {"inputs", "needs"} and "inputs" in value:
-            value = value["inputs"]
     except json.JSONDecodeError as exc:
         raise InputError(f"MC_INPUTS is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InputError("MC_INPUTS must be a JSON object")
+    if set(value) <= NODE_INPUTS and "inputs" in value:
+        return value
+    return {"inputs": value}
+
+
+def inputs() -> dict[str, Any]:
+    """The task's own `inputs`."""
+    value = _handed_over()["inputs"]
+    if not isinstance(value, dict):
+        raise InputError("the inputs in MC_INPUTS must be a JSON object")
     return value
+
+
+def result_commit(need: str) -> str | None:
+    """The result commit of a task this one `needs`, as the node handed it over (None when run by hand)."""
+    commit = _handed_over().get("results", {}).get(need)
+    return str(commit) if commit else None
+
+
+def report_usage(tokens: int, cost_usd: float) -> None:
+    """Report this run's spend with `mc usage`, when it runs under a lease (a mesh node or a claim).
+
+    These agents use no model: the figures are nominal (a token per four characters of result,
+    $2 per million tokens), so that the budget machinery has something to count. A model-backed
+    agent reports what its model calls actually used."""
+    if not os.environ.get("MC_LEASE_TOKEN") or not shutil.which("mc"):
+        return
+    key = f"{os.environ.get('MC_MISSION', '')}/{task()}"
+    proc = subprocess.run(
+        ["mc", "usage", key, "--tokens", str(tokens), "--cost", f"{cost_usd:.6f}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode == 4:  # over budget: the attempt has failed; stop now
+        fail("usage", proc.stderr.strip())
+    if proc.returncode != 0:
+        print(f"warning: mc usage: {proc.stderr.strip()}", file=sys.stderr)
+
+
+def effect(key: str, carry_out: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Carry out a side effect at most once per task, through the effects ledger (`mc effect`).
+
+    If the ledger has `key`, return what it recorded; otherwise `carry_out()` (which must pass
+    `key` on to the receiver, which deduplicates by it) and record its result. Run by hand, with
+    no lease, there is no ledger: just carry it out."""
+    if not os.environ.get("MC_LEASE_TOKEN"):
+        return carry_out()
+    checked = subprocess.run(["mc", "effect", "check", key, "-o", "json"], capture_output=True, text=True, check=False)
+    if checked.returncode != 0:
+        fail("effect", checked.stderr.strip())
+    entry = json.loads(checked.stdout)
+    if entry["recorded"]:
+        recorded: dict[str, Any] = entry["entry"]["result"]
+        return recorded
+    result = carry_out()
+    record = ["mc", "effect", "record", key, "--result", json.dumps(result), "-o", "json"]
+    recorded_now = subprocess.run(record, capture_output=True, text=True, check=False)
+    if recorded_now.returncode != 0:
+        fail("effect", recorded_now.stderr.strip())
+    return result
 
 
 def application_id(params: dict[str, Any]) -> str:
@@ -79,11 +143,18 @@ def application_id(params: dict[str, Any]) -> str:
     return app
 
 
+NOMINAL_USD_PER_TOKEN = 0.000002
+
+
 def write_outputs(result: dict[str, Any]) -> Path:
+    """Write the result to MC_OUTPUTS, and report the run's (nominal) spend with it."""
     target = Path(os.environ.get("MC_OUTPUTS") or "mc-outputs.json")
     if target.parent != Path(""):
         target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(result, indent=2, sort_keys=True) + "\n"
+    target.write_text(text, encoding="utf-8")
+    tokens = len(text) // 4
+    report_usage(tokens, tokens * NOMINAL_USD_PER_TOKEN)
     return target
 
 
