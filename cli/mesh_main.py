@@ -81,9 +81,15 @@ def run(
     check_name("node", node)
     config = NodeConfig(node, _labels(label), capacity, _secrets(secrets), ttl=ttl, lease_ttl=lease_ttl)
     stop = threading.Event()
+    daemon = Node(open_store_at(repo, remote, branch), config, Log(log_format))
+
+    def halt(*_: object) -> None:
+        stop.set()
+        daemon.wake.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    Node(open_store_at(repo, remote, branch), config, Log(log_format)).run(stop)
+        signal.signal(sig, halt)
+    daemon.run(stop)
 
 
 @app.command()

@@ -79,6 +79,8 @@ class Node:
         self.snapshot: Snapshot | None = None
         self.state = DesiredState()
         self.tip: str | None = None
+        self.desired_tip: str | None = None
+        self.wake = threading.Event()  # set when an agent exits, or the node must stop: no waiting for POLL
         self.started = clock()
         self.heartbeat_at = 0.0
 
@@ -110,7 +112,11 @@ class Node:
 
     # -- desired state --------------------------------------------------------------------
     def refresh(self) -> None:
+        """Read desired state again, if the branch moved since the last read."""
         tip = self.store.require_desired()
+        if tip == self.desired_tip:
+            return
+        self.desired_tip = tip
         tree = self.store.repo[tip].peel(pygit2.Commit).tree
         self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
         self.state = index(self.snapshot.manifests())
@@ -186,6 +192,7 @@ class Node:
             secrets=self.config.secrets,
             node_env=self.config.env,
             remote=self.store.remote,
+            on_exit=self.wake.set,
         )
         run = Run(launch)
         run.start()
@@ -333,6 +340,7 @@ class Node:
                     self.claim_some()
                 except McError as exc:
                     self.log("loop.failed", level="error", error=str(exc), code=exc.code)
-                stop.wait(POLL)
+                self.wake.wait(POLL)
+                self.wake.clear()
         finally:
             self.shutdown()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +46,7 @@ class Launch:
     node_env: Mapping[str, str] = field(default_factory=dict)
     resume: bool = False  # restarted after a crash, on its last checkpoint: MC_RESUME=1
     remote: str | None = None  # the shared remote the node coordinates through: the agent's `mc` uses it too
+    on_exit: Callable[[], None] | None = None  # told when the agent's output closes (it has exited)
 
 
 def _with_mc(path: str) -> str:
@@ -132,6 +133,8 @@ class Run:
                 self.active_at = time.time()
                 sink.write(line)
                 sink.flush()
+        if self.launch.on_exit is not None:
+            self.launch.on_exit()  # the node looks now, not at its next poll
 
     @property
     def pgid(self) -> int | None:
