@@ -12,7 +12,7 @@ from reconciler.gitstate.leases import advance, read_lease
 from reconciler.gitstate.queue import QueueEntry, QueueIndex, read_queue
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, work_branch, work_ref
 from reconciler.gitstate.store import Store
-from reconciler.gitstate.work import start_commit
+from reconciler.gitstate.work import StartConflict, start_commit
 from reconciler.vocabulary.errors import Conflict, CorruptState, NotFound, NothingToClaim, UsageError
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import MAX_TTL, Lease, LeaseState, new_secret, secret_hash
@@ -104,17 +104,7 @@ def claim(
     agent's holdings (the replicas limit) in one transaction: all or nothing."""
     if not 1.0 <= ttl <= MAX_TTL:  # also refuses inf and nan
         raise UsageError(f"a lease lasts from 1 to {MAX_TTL:.0f} seconds, not {ttl}")
-    store.sync()
-    status_tip = store.read(STATUS_REF)
-    if status_tip is None:
-        raise NothingToClaim(
-            f"no status yet in {store.where()}: the reconciler has not run a pass; "
-            "start it with `mc reconciler run` (or run `mc reconcile` once)"
-        )
-    try:
-        index = read_queue(store.repo, status_tip)
-    except CorruptState as exc:
-        raise NothingToClaim(str(exc)) from None
+    index = _queue_of(store)
     if mission is not None and index.missions and mission not in index.missions:
         raise NotFound(f"unknown mission {mission!r}{_suggest(mission, index.missions)}", mission=mission)
     agent = resolve_agent(index, agent)
@@ -126,6 +116,7 @@ def claim(
         raise NothingToClaim(f"no task is ready for agent {agent}" + (f" in mission {mission}" if mission else ""))
     main = store.require_desired()
     slots = _Slots(store, agent, limit)
+    unstartable: list[str] = []
     for entry in candidates:
         for _ in range(CLAIM_ATTEMPTS):
             slots.check()
@@ -155,7 +146,11 @@ def claim(
             work_tip = store.read(branch)
             extra = [slots.take(entry.key, generation)]
             if work_tip is None:  # the first grant: the branch starts from main and the needs' results
-                work_tip = start_commit(store, entry.key, agent, main, entry.results)
+                try:
+                    work_tip = start_commit(store, entry.key, agent, main, entry.results)
+                except StartConflict as exc:
+                    unstartable.append(str(exc))
+                    break  # the other ready tasks are served as usual
                 extra.append(Update(branch, work_tip, ZERO))
             subject = f"lease {entry.key}: grant generation {generation} to {agent}" + (f" on {node}" if node else "")
             try:
@@ -165,10 +160,27 @@ def claim(
                 slots.reread()  # another claim of this task, or of this agent, won: look again
                 continue
             return Claimed(granted, commit, branch, work_tip, secret)
+    if unstartable:
+        raise NothingToClaim("no ready task can start: " + "; ".join(unstartable))
     raise NothingToClaim(f"every ready task for agent {agent} was claimed by someone else")
 
 
 CLAIM_ATTEMPTS = 4
+
+
+def _queue_of(store: Store) -> QueueIndex:
+    """The queue of the latest status commit (after a fetch, through a remote)."""
+    store.sync()
+    status_tip = store.read(STATUS_REF)
+    if status_tip is None:
+        raise NothingToClaim(
+            f"no status yet in {store.where()}: the reconciler has not run a pass; "
+            "start it with `mc reconciler run` (or run `mc reconcile` once)"
+        )
+    try:
+        return read_queue(store.repo, status_tip)
+    except CorruptState as exc:
+        raise NothingToClaim(str(exc)) from None
 
 
 class _Slots:

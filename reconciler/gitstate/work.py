@@ -86,16 +86,24 @@ def work_commit(
     return write_commit(store.repo, who, compose(subject, trailers), tree, [parent]), parent
 
 
+class StartConflict(McError):
+    """The results a task needs conflict: it cannot start from all of them."""
+
+    code = "start_conflict"
+
+
 def start_commit(store: Store, key: TaskKey, who: str, main: str, results: Sequence[str]) -> str:
     """Where `key`'s work branch starts (objects only): `main` when it needs nothing, otherwise a
     chain of merge commits of `main` with each result, the last of them marked as the start.
-    McError if two results conflict: the task cannot start from both."""
+    StartConflict if two results conflict: the task cannot start from both."""
     current, repo = main, store.repo
     for i, result in enumerate(results):
         index = repo.merge_commits(current, result)
         if index.conflicts is not None:
             paths = sorted({e.path for entry in index.conflicts for e in entry if e is not None})
-            raise McError(f"{key} cannot start: the results it needs conflict on {', '.join(paths[:10])}", task=key)
+            raise StartConflict(
+                f"{key} cannot start: the results it needs conflict on {', '.join(paths[:10])}", task=key
+            )
         tree = index.write_tree(repo)
         kind = {Trailer.KIND: WorkKind.START} if i == len(results) - 1 else {}
         message = compose(f"Start {key} from {result[:12]}", {Trailer.TASK: key, **kind})
