@@ -31,7 +31,7 @@ from reconciler.gitstate.effects import effects_ref
 from reconciler.gitstate.leases import read_lease
 from reconciler.gitstate.nodes import read_node, write_node
 from reconciler.gitstate.refs import lease_ref, work_ref
-from reconciler.gitstate.status import read_status
+from reconciler.gitstate.status import StatusView, read_status
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import add_worktree, remove_worktree, reset_worktree
 from reconciler.manifests.desired import DesiredState, index
@@ -80,6 +80,7 @@ class Node:
         self.state = DesiredState()
         self.tip: str | None = None
         self.desired_tip: str | None = None
+        self.statuses: StatusView | None = None
         self.wake = threading.Event()  # set when an agent exits, or the node must stop: no waiting for POLL
         self.started = clock()
         self.heartbeat_at = 0.0
@@ -164,7 +165,8 @@ class Node:
         """What `MC_INPUTS` hands over: the task's own `inputs`, and for each task it `needs`, the
         validated outputs (`needs`) and the result commit they came with (`results`)."""
         task = self.state.missions[key.mission].tasks[key.name]
-        statuses = read_status(self.store).tasks
+        self.statuses = read_status(self.store, previous=self.statuses)  # reparses only what changed
+        statuses = self.statuses.tasks
         done = {n: statuses[k] for n in task.needs if (k := TaskKey.of(key.mission, n)) in statuses}
         return {
             "inputs": dict(task.inputs),
