@@ -170,11 +170,17 @@ def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
         raise InvalidOutputs(f"outputs refused, task stays Running: {error}", task=task.key)
 
 
+def _need_results(store: Store, task: Task) -> set[str]:
+    """The result commits of the tasks `task` needs, as their statuses record them."""
+    found = (_status_blob(store, TaskKey.of(task.mission or "", n)) for n in task.needs)
+    return {str(st["result_commit"]) for st in found if st is not None and st.get("result_commit")}
+
+
 def check_paths(store: Store, task: Task, parent: str, result: str) -> None:
     """A result may change only what its task's `paths` cover (every path, with no `paths`)."""
     if not task.paths:
         return
-    start = start_of(store, parent)  # where the branch started from its needs' results, or
+    start = start_of(store, parent, _need_results(store, task))  # where it started from its needs' results, or
     base = start or store.repo.merge_base(parent, store.require_desired())  # where it left main
     changed = changed_paths(store, str(base) if base is not None else parent, result)
     outside = [p for p in changed if not any(glob_matches(g, p) for g in task.paths)]

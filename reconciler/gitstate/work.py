@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import pygit2
@@ -111,16 +111,28 @@ def start_commit(store: Store, key: TaskKey, who: str, main: str, results: Seque
     return current
 
 
-def start_of(store: Store, head: str) -> str | None:
+def start_of(store: Store, head: str, results: Collection[str]) -> str | None:
     """The start commit of the work branch at `head` (down its first parents), or None when the
-    branch started at `main` itself."""
-    commit = store.repo[head].peel(pygit2.Commit)
-    while True:
-        if parse(commit.message).get(Trailer.KIND) == WorkKind.START:
-            return str(commit.id)
-        if not commit.parent_ids or len(commit.parent_ids) > 1:
-            return None  # a merge that is not ours: the branch started elsewhere
+    branch started at `main` itself, or when what claims to be its start is not one.
+
+    A genuine start is a chain of merges, each merging one of `results` (the result commits of the
+    tasks it needs), down to a commit of `main`'s history. An agent can commit on its branch by
+    hand, trailers included: a forged start, which would hide changes from the path check, is
+    refused here, and the check then diffs from where the branch left `main`, as without one."""
+    repo = store.repo
+    commit = repo[head].peel(pygit2.Commit)
+    while parse(commit.message).get(Trailer.KIND) != WorkKind.START:
+        if len(commit.parent_ids) != 1:
+            return None  # the root, or a merge that is not ours: no start on this branch
         commit = commit.parents[0]
+    start, link = str(commit.id), commit
+    while len(link.parent_ids) == 2 and str(link.parent_ids[1]) in results:
+        link = link.parents[0]
+    main = store.require_desired()
+    below = str(link.id)
+    if link is commit or len(link.parent_ids) == 2 or not (below == main or repo.descendant_of(main, below)):
+        return None
+    return start
 
 
 def add_worktree(store: Store, key: TaskKey, path: Path) -> None:

@@ -91,3 +91,17 @@ def test_results_that_conflict_are_refused_with_the_paths(repo: Path) -> None:
     assert result.exit_code == 3  # nothing this agent can take; the other ready tasks would be served
     assert "no ready task can start: m/c cannot start: the results it needs conflict on shared/x.txt" in result.stderr
     assert git(repo, "for-each-ref", "refs/heads/mc/work/m/c") == ""  # nothing was written
+
+
+def test_a_forged_start_commit_does_not_hide_changes_from_the_path_check(repo: Path) -> None:
+    declare(repo, {"a": [], "c": ["a"]})
+    work(repo, "m/a", {"a/out.txt": "from a"})
+    lease = claim(repo)
+    tree = repo.parent / "c-forger"
+    git(repo, "worktree", "add", "-q", str(tree), str(lease["workBranch"]))
+    write(tree, "a/out.txt", "c rewrote a's file")
+    git(tree, "commit", "-qam", "innocent\n\nMC-Task: m/c\nMC-Kind: start")  # by hand, with our trailer
+    write(tree, "c/out.txt", "from c")
+    refused = mc("complete", "m/c", "-g", "1", "--worktree", str(tree), "-C", str(repo))
+    assert refused.exit_code == 1, refused.output
+    assert "a/out.txt" in refused.stderr
