@@ -83,9 +83,13 @@ def run(
     stop = threading.Event()
     daemon = Node(open_store_at(repo, remote, branch), config, Log(log_format))
 
-    def halt(*_: object) -> None:
+    def wake_up() -> None:
         stop.set()
         daemon.wake.set()
+
+    def halt(*_: object) -> None:
+        # From another thread: an Event's lock may be held by the very code this handler interrupted.
+        threading.Thread(target=wake_up, daemon=True).start()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, halt)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pygit2
 
 from mesh.adopt import record_runs, stop_orphans
-from mesh.runner import Launch, Run, log_path
+from mesh.runner import Launch, Run, log_path, tools_dir
 from reconciler import __version__
 from reconciler.agentops.claim import claim
 from reconciler.agentops.reports import complete, end, heartbeat
@@ -76,6 +76,7 @@ class Node:
         git_dir = Path(store.repo.path)
         self.root = (Path(store.repo.workdir) if store.repo.workdir else git_dir) / ".mc" / "mesh" / config.name
         self.runs: dict[TaskKey, _Running] = {}
+        self.tools = tools_dir(self.root / "bin")  # the node's own `mc`, first on its agents' PATH
         self.snapshot: Snapshot | None = None
         self.state = DesiredState()
         self.tip: str | None = None
@@ -117,10 +118,10 @@ class Node:
         tip = self.store.require_desired()
         if tip == self.desired_tip:
             return
-        self.desired_tip = tip
         tree = self.store.repo[tip].peel(pygit2.Commit).tree
         self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
         self.state = index(self.snapshot.manifests())
+        self.desired_tip = tip  # only once read: a failed read is tried again at the next loop
 
     def agents(self) -> list[Agent]:
         """The agents this node may run: those whose node selector its labels satisfy."""
@@ -194,6 +195,8 @@ class Node:
             secrets=self.config.secrets,
             node_env=self.config.env,
             remote=self.store.remote,
+            branch=self.store.branch,
+            tools=self.tools,
             on_exit=self.wake.set,
         )
         run = Run(launch)
@@ -335,6 +338,7 @@ class Node:
         self.log("start", node=self.config.name, labels=self.config.labels, capacity=self.config.capacity)
         try:
             while not stop.is_set():
+                self.wake.clear()  # before looking: an exit from now on wakes the next wait
                 try:
                     self.heartbeat_if_due()
                     self.refresh()
@@ -343,6 +347,5 @@ class Node:
                 except McError as exc:
                     self.log("loop.failed", level="error", error=str(exc), code=exc.code)
                 self.wake.wait(POLL)
-                self.wake.clear()
         finally:
             self.shutdown()

@@ -46,22 +46,32 @@ class Launch:
     node_env: Mapping[str, str] = field(default_factory=dict)
     resume: bool = False  # restarted after a crash, on its last checkpoint: MC_RESUME=1
     remote: str | None = None  # the shared remote the node coordinates through: the agent's `mc` uses it too
-    on_exit: Callable[[], None] | None = None  # told when the agent's output closes (it has exited)
+    branch: str | None = None  # the desired-state branch the node reads: the agent's `mc` reads it too
+    tools: Path | None = None  # a directory with the node's own `mc`, first on the agent's PATH
+    on_exit: Callable[[], None] | None = None  # told when the agent has exited
 
 
-def _with_mc(path: str) -> str:
-    """`path` with the directory of the node's own `mc` first, so an agent reports with the same
-    MissionControl that runs it, whatever the node's PATH says."""
-    here = Path(sys.executable).parent
-    if (here / "mc").exists() and str(here) not in path.split(os.pathsep):
-        return f"{here}{os.pathsep}{path}"
-    return path
+def tools_dir(where: Path) -> Path | None:
+    """A directory holding only a link to the node's own `mc`, to put first on agents' PATH: an
+    agent reports with the MissionControl that runs it, and gets nothing else of the node's
+    environment (not its Python). None when this installation has no `mc` next to its Python."""
+    mc = Path(sys.executable).parent / "mc"
+    if not mc.exists():
+        return None
+    where.mkdir(parents=True, exist_ok=True)
+    link = where / "mc"
+    if not link.is_symlink() or os.readlink(link) != str(mc):
+        link.unlink(missing_ok=True)
+        link.symlink_to(mc)
+    return where
 
 
 def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> dict[str, str]:
     """Only what the agent is granted: no variable of the node's leaks through unless named."""
     env = {
-        "PATH": _with_mc(launch.node_env.get("PATH", os.defpath)),
+        "PATH": os.pathsep.join(
+            [*([str(launch.tools)] if launch.tools else []), launch.node_env.get("PATH", os.defpath)]
+        ),
         "HOME": str(launch.home),
         "LANG": "C.UTF-8",
         "MC_MISSION": launch.key.mission,
@@ -78,6 +88,8 @@ def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> 
         env["MC_RESUME"] = "1"
     if launch.remote is not None:
         env["MC_REMOTE"] = launch.remote
+    if launch.branch is not None and launch.branch != "main":
+        env["MC_BRANCH"] = launch.branch
     for name in launch.agent.permissions.env:
         if name in launch.node_env:
             env[name] = launch.node_env[name]
@@ -133,7 +145,8 @@ class Run:
                 self.active_at = time.time()
                 sink.write(line)
                 sink.flush()
-        if self.launch.on_exit is not None:
+        if self.launch.on_exit is not None and self.proc is not None:
+            self.proc.wait()  # its output closed: it has exited, or is about to
             self.launch.on_exit()  # the node looks now, not at its next poll
 
     @property

@@ -93,6 +93,7 @@ class _Decider:
         self.now = now
         self.plan = Plan()
         self.spent: dict[str, Spend] = {}
+        self.charged: set[str] = set()  # tasks whose attempt's spend this pass added to the status
 
     # -- status bookkeeping -------------------------------------------------------------
     def status(self, key: str) -> TaskStatus | None:
@@ -164,10 +165,10 @@ class _Decider:
                 continue
             lease = self.leases.get(key)
             # >=: a lease granted since the last pass (not yet seen as Leased) is revoked too
-            revoke = lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation
-            if revoke and lease is not None:
+            if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation:
                 self.plan.lease_actions.append(LeaseChange(key, LeaseAction.REVOKE, lease))
-                self.charge(key, lease)
+            if lease is not None and _unobserved_attempt(st, lease):
+                self.charge(key, lease)  # revoked now, or ended since the last pass: its spend stays
             cancelled = self.move(key, Phase.CANCELLED, "removed from desired state")
             cancelled.holder, cancelled.attempts = None, cancelled.failures  # an interrupted attempt is not used
             if lease is not None and lease.generation > cancelled.generation:
@@ -315,6 +316,8 @@ class _Decider:
             self.fail_or_retry(key, task, f"attempt {st.attempts} expired")
 
     def charge(self, key: str, lease: Lease) -> None:
+        """Add an ended attempt's spend to its task's (once: `mission_spend` then skips the lease)."""
+        self.charged.add(key)
         if lease.spend:
             st = self.edit(key)
             st.spend = st.spend + lease.spend
@@ -325,7 +328,8 @@ class _Decider:
         for key, st in {**self.old, **self.plan.statuses}.items():
             total = st.spend
             lease = self.leases.get(key)
-            if lease is not None and lease.state is LeaseState.ACTIVE and lease.generation == st.generation:
+            live = lease is not None and lease.state is LeaseState.ACTIVE and lease.generation >= st.generation
+            if live and lease is not None and key not in self.charged:
                 total = total + lease.spend
             if total:
                 spent[st.mission] = spent.get(st.mission, Spend()) + total
@@ -503,6 +507,14 @@ def decide(
 def is_fence(lease: Lease) -> bool:
     """A chain closed by the reconciler (no agent ever held that generation)."""
     return lease.state is LeaseState.REVOKED and lease.agent == RECONCILER
+
+
+def _unobserved_attempt(st: TaskStatus, lease: Lease) -> bool:
+    """Whether `lease` is an agent's attempt whose spend the status has not counted yet: granted
+    since the last pass, or the attempt in flight (ended or not)."""
+    if is_fence(lease):
+        return False
+    return lease.generation > st.generation or (lease.generation == st.generation and st.phase in HELD)
 
 
 def _contradiction(st: TaskStatus, lease: Lease | None) -> str | None:

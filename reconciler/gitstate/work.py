@@ -98,7 +98,10 @@ def start_commit(store: Store, key: TaskKey, who: str, main: str, results: Seque
     StartConflict if two results conflict: the task cannot start from both."""
     current, repo = main, store.repo
     for i, result in enumerate(results):
-        index = repo.merge_commits(current, result)
+        try:
+            index = repo.merge_commits(current, result)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise GitFailure(f"{key} cannot start from {result[:12]}: {exc}", task=key) from None
         if index.conflicts is not None:
             paths = sorted({e.path for entry in index.conflicts for e in entry if e is not None})
             raise StartConflict(
@@ -115,24 +118,27 @@ def start_of(store: Store, head: str, results: Collection[str]) -> str | None:
     """The start commit of the work branch at `head` (down its first parents), or None when the
     branch started at `main` itself, or when what claims to be its start is not one.
 
-    A genuine start is a chain of merges, each merging one of `results` (the result commits of the
-    tasks it needs), down to a commit of `main`'s history. An agent can commit on its branch by
-    hand, trailers included: a forged start, which would hide changes from the path check, is
-    refused here, and the check then diffs from where the branch left `main`, as without one."""
+    A genuine start is a chain of merges down to a commit of `main`'s history, each merging one
+    of `results` (the result commits of the tasks it needs) cleanly and holding exactly the tree
+    that merge gives. An agent can commit on its branch by hand, trailers and parents included: a
+    forged start, which could hide changes from the path check, is refused here, and the check
+    then diffs from where the branch left `main`, as without one."""
     repo = store.repo
     commit = repo[head].peel(pygit2.Commit)
     while parse(commit.message).get(Trailer.KIND) != WorkKind.START:
         if len(commit.parent_ids) != 1:
             return None  # the root, or a merge that is not ours: no start on this branch
         commit = commit.parents[0]
-    start, link = str(commit.id), commit
-    while len(link.parent_ids) == 2 and str(link.parent_ids[1]) in results:
-        link = link.parents[0]
     main = store.require_desired()
-    below = str(link.id)
-    if link is commit or len(link.parent_ids) == 2 or not (below == main or repo.descendant_of(main, below)):
-        return None
-    return start
+    link = commit
+    while not (str(link.id) == main or repo.descendant_of(main, link.id)):
+        if len(link.parent_ids) != 2 or str(link.parent_ids[1]) not in results:
+            return None
+        merged = repo.merge_commits(link.parent_ids[0], link.parent_ids[1])
+        if merged.conflicts is not None or merged.write_tree(repo) != link.tree_id:
+            return None
+        link = link.parents[0]
+    return str(commit.id)
 
 
 def add_worktree(store: Store, key: TaskKey, path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-_CENTS = 6  # dollars are summed to the micro-dollar, so that float noise never crosses a limit
+_DIGITS = 9  # dollars are summed to the nano-dollar, so that float noise never crosses a limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class Spend:
     cost_usd: float = 0.0
 
     def __add__(self, other: Spend) -> Spend:
-        return Spend(self.tokens + other.tokens, round(self.cost_usd + other.cost_usd, _CENTS))
+        return Spend(self.tokens + other.tokens, round(self.cost_usd + other.cost_usd, _DIGITS))
 
     def __bool__(self) -> bool:
         return bool(self.tokens or self.cost_usd)

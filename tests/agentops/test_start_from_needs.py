@@ -105,3 +105,22 @@ def test_a_forged_start_commit_does_not_hide_changes_from_the_path_check(repo: P
     refused = mc("complete", "m/c", "-g", "1", "--worktree", str(tree), "-C", str(repo))
     assert refused.exit_code == 1, refused.output
     assert "a/out.txt" in refused.stderr
+
+
+def test_a_start_is_recognised_when_main_ends_in_a_merge_commit(repo: Path) -> None:
+    git(repo, "switch", "-q", "-c", "feature")
+    write(repo, "docs/readme.txt", "a change merged the way pull requests are")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "docs")
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge feature", "feature")
+    declare(repo, {"a": [], "c": ["a"]})
+    git(repo, "switch", "-q", "-c", "other")
+    write(repo, "docs/more.txt", "main moves on while c runs")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more docs")
+    git(repo, "switch", "-q", "main")
+    work(repo, "m/a", {"a/out.txt": "from a"})
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge other", "other")  # main's tip: another merge
+    work(repo, "m/c", {"c/out.txt": "from c"})
+    assert status(repo, "m/c")["phase"] == "Succeeded"
