@@ -177,8 +177,7 @@ def usage(
 ) -> None:
     """Report spend: add TOKENS and COST to your attempt's total (it also renews the lease).
 
-    Going over the agent's budget (spec.budget.tokens, costUsd) records the spend and fails the
-    attempt: exit 4, stop working."""
+    Going over the agent's budget (spec.budget.tokens, costUsd) records the spend and fails the attempt: exit 4, stop working."""
     from reconciler.agentops.reports import usage as do_usage
     from reconciler.vocabulary.spend import Spend
 

@@ -162,7 +162,7 @@ def mission_spend(mission: str, observed: dict[str, TaskStatus]) -> Spend:
 
 def _spend_of(m: Mission, observed: dict[str, TaskStatus]) -> str:
     spent = mission_spend(m.name, observed)
-    return f"${spent.cost_usd:.2f}" + (f" of {m.spend_cap}" if m.spend_cap else "")
+    return f"${spent.cost_usd:.4f}" + (f" of {m.spend_cap}" if m.spend_cap else "")
 
 
 def describe_lines(obj: Manifest, state: DesiredState, observed: dict[str, TaskStatus]) -> list[tuple[str, str]]:

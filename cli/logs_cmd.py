@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from cli.common import handle_errors, repo_option
-from cli.store_opts import open_repo
-from reconciler.vocabulary.errors import NotFound
+from cli.common import Output, emit, handle_errors, output_option, repo_option
+from cli.store_opts import open_repo, task_key
+from reconciler.vocabulary.errors import NotFound, UsageError
 
 
 def _logs(workdir: Path, mission: str, task: str) -> dict[int, Path]:
@@ -28,16 +28,17 @@ def logs(
     attempt: int | None = typer.Option(None, "--attempt", min=1, help="The lease generation (default: the latest)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing while the attempt runs."),
     mission: str | None = typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission."),
+    output: Output = output_option(),
     repo: str = repo_option(),
 ) -> None:
     """Print what an attempt of a task wrote (stdout and stderr, secrets masked)."""
     from reconciler.gitstate.leases import read_lease
     from reconciler.gitstate.store import Store
-    from reconciler.vocabulary.keys import TaskKey
     from reconciler.vocabulary.leases import LeaseState
 
-    key = TaskKey.parse(task, mission)
     git_repo = open_repo(repo)
+    store = Store(git_repo)
+    key = task_key(store, task, mission)
     workdir = Path(git_repo.workdir or git_repo.path)
     found = _logs(workdir, key.mission, key.name)
     if not found:
@@ -45,7 +46,12 @@ def logs(
     generation = attempt if attempt is not None else max(found)
     if generation not in found:
         raise NotFound(f"no captured output of attempt {generation} of {key}; attempts here: {sorted(found)}")
-    store = Store(git_repo)
+    if output is not Output.table:
+        if follow:
+            raise UsageError("--follow prints text: leave out -o")
+        text = found[generation].read_text(encoding="utf-8", errors="replace")
+        emit({"task": key, "attempt": generation, "attempts": sorted(found), "log": text}, output)
+        return
     with found[generation].open("rb") as f:
         while True:
             chunk = f.read()

@@ -234,11 +234,9 @@ def main() -> int:
             console.print(f"--- {name} ---", markup=False)
             console.print("\n".join(log.read_text().splitlines()[-15:]), markup=False)
     if args.keep or not ok:
-        console.print(
-            f"The daemons are stopped; the repository is kept: {repo} (remove {work} when done). "
-            f"Carry on there: cd {repo} && mc reconciler run & mc-mesh run --node node-a &",
-            markup=False,
-        )
+        console.print(f"The daemons are stopped; the repository is kept (remove {work} when done):", markup=False)
+        console.print(f"  cd {repo}", markup=False, soft_wrap=True)
+        console.print("  mc get tasks; mc reconciler run & mc-mesh run --node node-a &   # to carry on", markup=False)
     else:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1

@@ -217,6 +217,10 @@ def test_a_node_runs_a_task_with_only_its_granted_environment(cluster: tuple[Pat
     assert logged.exit_code == 0
     assert "the secret is ***" in logged.stdout
     assert "s3cr3t-value" not in logged.stdout
+    as_json = mc("logs", "probe", "-C", str(repo), "-o", "json")  # a bare name, unique in the status
+    assert as_json.exit_code == 0, as_json.output
+    assert (json.loads(as_json.stdout)["attempt"], json.loads(as_json.stdout)["task"]) == (1, "m/probe")
+    assert "the secret is ***" in json.loads(as_json.stdout)["log"]
     assert len(git(repo, "worktree", "list").splitlines()) == 1  # its worktree is gone
     assert json.loads(git(repo, "show", "refs/mc/nodes/n1:node.json"))["event"] == "stop"
 
