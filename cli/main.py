@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import agent_cmd
+from cli.approve_cmd import approve, policy_app
 from cli.common import McGroup
 from cli.effect_cmd import effect_app
 from cli.get_cmd import describe, get
@@ -48,6 +49,8 @@ app.command()(logs)
 app.command()(reconcile)
 app.add_typer(service_app, name="reconciler")
 app.add_typer(effect_app, name="effect")
+app.add_typer(policy_app, name="policy")
+app.command()(approve)
 for _command in (
     agent_cmd.claim,
     agent_cmd.heartbeat,

@@ -76,8 +76,10 @@ class _Decider:
         invalid: frozenset[str],
         held: Mapping[str, tuple[Reason, str]],
         nodes: Mapping[str, NodeRecord],
+        approved: Mapping[str, str],
     ) -> None:
         self.nodes = nodes
+        self.approved = approved
         self.invalid = invalid
         self.held: dict[str, tuple[Reason, str]] = dict(held)
         self.desired = desired
@@ -243,6 +245,14 @@ class _Decider:
             )
         else:
             self.move(key, Phase.SUCCEEDED, f"result {str(lease.result_commit)[:12]} accepted")
+
+    def gate_opened(self, key: str) -> None:
+        """A result awaiting approval whose publish gate is open (for exactly that result) succeeds."""
+        st = self.status(key)
+        if st is None or st.phase != Phase.AWAITING_APPROVAL or st.result_commit is None:
+            return
+        if self.approved.get(key) == st.result_commit:
+            self.move(key, Phase.SUCCEEDED, f"approvals verified for result {st.result_commit[:12]}")
 
     def fence_unqueued(self) -> None:
         """Close the lease chain of every task that leaves Queued other than by a grant.
@@ -472,6 +482,7 @@ class _Decider:
             if key in self.held:
                 continue
             self.observe_lease(key)
+            self.gate_opened(key)
             # after the lease: a spec change applies to a task that is (again) waiting for its
             # next attempt, and is reported against the phase the task is now in
             self.spec_change(key, self.specs.get(key, ""))
@@ -490,6 +501,7 @@ def decide(
     invalid: frozenset[str] = frozenset(),
     held: Mapping[str, tuple[Reason, str]] | None = None,
     nodes: Mapping[str, NodeRecord] | None = None,
+    approved: Mapping[str, str] | None = None,
 ) -> Plan:
     """Pure: what should change, given desired state, observed state and the time.
 
@@ -500,8 +512,10 @@ def decide(
     can be written, and are not met for their dependents. A status that contradicts its lease
     chain is held the same way (`InconsistentStatus`). `nodes` are the mesh nodes' records: a
     lease a node vouches for lives as long as that node's heartbeat (`vocabulary.nodes`).
+    `approved` maps a task to the result commit whose publish gate is open (verified outside,
+    from Git: `control.gates`): a result awaiting approval succeeds only if it is that commit.
     """
-    return _Decider(desired, specs, statuses, leases, now, invalid, held or {}, nodes or {}).run()
+    return _Decider(desired, specs, statuses, leases, now, invalid, held or {}, nodes or {}, approved or {}).run()
 
 
 def is_fence(lease: Lease) -> bool:

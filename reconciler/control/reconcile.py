@@ -19,6 +19,7 @@ import pygit2
 
 from reconciler.control.decide import LeaseChange, Plan, Transition, decide
 from reconciler.control.failpoints import failpoint
+from reconciler.control.gates import Gates
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
 from reconciler.gitstate.nodes import read_nodes
@@ -99,6 +100,7 @@ class Reconciler:
         self._lease_state: tuple[tuple[str, str], ...] = ()  # the lease tips, sorted: part of a pass's inputs
         self._lease_fingerprint_seen: tuple[object, ...] | None = None
         self._wake_at: float | None = None
+        self.gates = Gates(store)  # the approval gates of results awaiting approval
 
     def read_desired(self) -> Desired:
         # A missing branch is an error, never "no tasks": that would cancel every task.
@@ -247,13 +249,11 @@ class Reconciler:
             self.view = read_status(self.store, self.view)
             leases = self.read_leases()
             held = self._held(locked)
-            inputs = (desired.commit, self.view.tip, self._lease_state)
+            inputs = (desired.commit, self.view.tip, self._lease_state, self.gates.tips(self.view.tasks))
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
                 break
-            plan = decide(
-                desired.state, desired.specs, self.view.tasks, leases, now, desired.invalid, held, self.read_nodes()
-            )
+            plan = self._decide(desired, leases, now, held, bool(inputs[-1]))
             result.held = plan.held
             if locked:
                 plan.wake(now + LOCKED_RETRY)
@@ -287,10 +287,29 @@ class Reconciler:
             # changes nothing (tests/control/test_decide_machine.py checks it): skip that pass
             # unless refs moved.
             self._lease_state = tuple(sorted(self.lease_tips.items()))
-            self._last_inputs = None if held else (desired.commit, commit, self._lease_state)
+            self._last_inputs = (
+                None if held else (desired.commit, commit, self._lease_state, self.gates.tips(self.view.tasks))
+            )
             break
         result.seconds = time.perf_counter() - started
         return result
+
+    def _decide(
+        self, desired: Desired, leases: dict[str, Lease], now: float, held: dict[str, tuple[Reason, str]], gated: bool
+    ) -> Plan:
+        assert self.view is not None
+        approved = self.gates.open(desired.state, desired.commit or "", self.view.tasks) if gated else {}
+        return decide(
+            desired.state,
+            desired.specs,
+            self.view.tasks,
+            leases,
+            now,
+            desired.invalid,
+            held,
+            self.read_nodes(),
+            approved,
+        )
 
     def read_nodes(self) -> dict[str, NodeRecord]:
         """The mesh nodes' records (a node's heartbeat vouches for its leases); unreadable ones

@@ -25,6 +25,9 @@ class Trailer(StrEnum):
     EXIT_STATUS = "MC-Exit-Status"  # ... the agent's exit status
     DURATION = "MC-Duration"  # ... how long the attempt ran, in seconds
     SPEND = "MC-Spend"  # on results: the spend the holder reported (`tokens=N cost_usd=X`)
+    ACTION = "MC-Action"  # on approvals: the policy action approved (run, publish)
+    APPROVES = "MC-Approves"  # on approvals: the exact commit approved
+    POLICY = "MC-Policy"  # on approvals: the policy and its version, `name@version`
 
 
 class WorkKind(StrEnum):

@@ -1,0 +1,128 @@
+"""The approval gates of a pass: for each result awaiting approval, whether its publish gate is
+open, read from Git alone (approval chains, `principals.yaml` as of each approval's version,
+less any key removed since: naming an old version never revives a removed key).
+
+Verdicts are cached by what they depend on (the approval chain's tip, the result, the desired
+commit), so a pass re-verifies signatures only when something moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pygit2
+
+from reconciler.gitstate.approvals import approvals_ref, read_approvals
+from reconciler.gitstate.store import Store
+from reconciler.governance.gate import Gate, evaluate
+from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.layout import PRINCIPALS_FILE, Location
+from reconciler.manifests.loader import GitSource, load
+from reconciler.manifests.manifest_file import read_manifest
+from reconciler.manifests.model import Principals, Task
+from reconciler.vocabulary.approvals import ApprovalRecord
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.kinds import Kind, PolicyAction
+from reconciler.vocabulary.phases import Phase
+from reconciler.vocabulary.status import TaskStatus
+from reconciler.vocabulary.trailers import Trailer
+
+
+class Gates:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: dict[tuple[str, str | None, str | None, str], Gate] = {}
+        self._principals: dict[str, Principals | None] = {}
+
+    def tips(self, statuses: Mapping[str, TaskStatus]) -> tuple[tuple[str, str | None], ...]:
+        """The approval chains of the results awaiting approval: a pass's input."""
+        waiting = sorted(k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL)
+        return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in waiting)
+
+    def open(self, desired: DesiredState, desired_commit: str, statuses: Mapping[str, TaskStatus]) -> dict[str, str]:
+        """Task key -> the result commit whose publish gate is open, for results awaiting approval."""
+        out: dict[str, str] = {}
+        tasks = {t.key: t for t in desired.tasks()}
+        for key, tip in self.tips(statuses):
+            task, st = tasks.get(TaskKey(key)), statuses[key]
+            if task is None or st.result_commit is None:
+                continue
+            gate = self.gate(desired, desired_commit, task, PolicyAction.PUBLISH, st.result_commit, tip)
+            if gate.governed and gate.open:
+                out[key] = st.result_commit
+        return out
+
+    def gate(
+        self,
+        desired: DesiredState,
+        desired_commit: str,
+        task: Task,
+        action: PolicyAction,
+        commit: str | None,
+        tip: str | None = None,
+    ) -> Gate:
+        key = TaskKey(task.key)
+        tip = tip if tip is not None else self.store.read(approvals_ref(key))
+        cached = self._cache.get((key + action, tip, commit, desired_commit))
+        if cached is not None:
+            return cached
+        ms = desired.missions[key.mission]
+        gate = evaluate(
+            task,
+            action,
+            commit,
+            list(ms.policies.values()),
+            read_approvals(self.store, key),
+            lambda record: self._principals_at(record, desired_commit),
+        )
+        self._cache[(key + action, tip, commit, desired_commit)] = gate
+        return gate
+
+    def _principals_at(self, record: ApprovalRecord, desired_commit: str) -> tuple[Principals | None, str | None]:
+        """`principals.yaml` as of the desired-state commit the approval names, which must be in
+        the history of the desired state being acted on."""
+        named = record.trailers.get(Trailer.DESIRED, "")
+        repo = self.store.repo
+        try:
+            known = named == desired_commit or repo.descendant_of(desired_commit, named)
+        except (ValueError, KeyError, pygit2.GitError):
+            known = False
+        if not known:
+            return None, f"it names desired state {named[:12] or '(none)'}, which is not in the history of main"
+        then, now = self._read(named), self._read(desired_commit)
+        if then is None or now is None:
+            return None, f"principals.yaml at {(named if then is None else desired_commit)[:12]} does not validate"
+        return _still_declared(then, now), None
+
+    def _read(self, commit: str) -> Principals | None:
+        if commit not in self._principals:
+            self._principals[commit] = _principals(self.store.repo, commit)
+        return self._principals[commit]
+
+
+def _still_declared(then: Principals, now: Principals) -> Principals:
+    """The principals as the approval's version declares them, keeping only the keys that are
+    still declared now: a key removed since never signs, whatever version an approval names."""
+    current = {p.name: set(p.ssh_keys) for p in now.principals}
+    kept = tuple(
+        replace(p, ssh_keys=tuple(k for k in p.ssh_keys if k in current.get(p.name, set()))) for p in then.principals
+    )
+    return replace(then, principals=kept)
+
+
+def desired_at(store: Store) -> tuple[DesiredState, str]:
+    """The desired state on the desired-state branch's tip, and that commit."""
+    tip = store.require_desired()
+    tree = store.repo[tip].peel(pygit2.Commit).tree
+    return index(load(GitSource(store.repo, tree)).manifests()), tip
+
+
+def _principals(repo: pygit2.Repository, commit: str) -> Principals | None:
+    tree = repo[commit].peel(pygit2.Commit).tree
+    try:
+        blob = tree[PRINCIPALS_FILE].peel(pygit2.Blob)
+    except KeyError:
+        return None
+    mf = read_manifest(PRINCIPALS_FILE, str(blob.id), blob.data, Location(Kind.PRINCIPALS, None))
+    return mf.obj if isinstance(mf.obj, Principals) else None

@@ -1,0 +1,221 @@
+"""Approvals as SSH-signed commits, verified offline against principals.yaml: `mc approve`
+opens a publish gate for exactly the result it names; unsigned, unknown-key, stale and replayed
+approvals never count, each with its reason in `mc policy explain`; every SSH verdict is
+cross-checked against `git verify-commit` with an allowed-signers file of the same keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import claim, git, mc, reconcile, status, write
+
+PRINCIPALS = """\
+apiVersion: missioncontrol.dev/v1
+kind: Principals
+metadata: {{name: principals}}
+spec:
+  principals:
+    - name: alice
+      kind: human
+      sshKeys: ["{alice}"]
+    - name: carol
+      kind: human
+      sshKeys: ["{carol}"]
+  groups:
+    - name: officers
+      members: [alice]
+"""
+POLICY = """\
+apiVersion: missioncontrol.dev/v1
+kind: Policy
+metadata: {name: gate}
+spec:
+  version: 3
+  state: active
+  rules:
+    - name: one-officer
+      action: publish
+      match: {tasks: [hello]}
+      require: {approvals: 1, groups: [officers]}
+"""
+
+
+def keypair(where: Path, name: str) -> Path:
+    key = where / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key
+
+
+@pytest.fixture
+def awaiting(repo: Path, tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    keys = {n: keypair(tmp_path, n) for n in ("alice", "carol", "mallory")}
+    public = {n: k.with_suffix(".pub").read_text().strip() for n, k in keys.items()}
+    write(repo, "principals.yaml", PRINCIPALS.format(alice=public["alice"], carol=public["carol"]))
+    write(repo, "missions/m/policies/gate.yaml", POLICY)
+    task = repo / "missions/m/tasks/hello.yaml"
+    task.write_text(task.read_text() + "  approval: {policy: gate}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a gated task")
+    reconcile(repo)
+    claim(repo)
+    assert mc("complete", "m/hello", "-g", "1", "-C", str(repo)).exit_code == 0
+    reconcile(repo)
+    assert status(repo)["phase"] == "AwaitingApproval"
+    return repo, keys
+
+
+def sign_as(repo: Path, key: Path) -> None:
+    git(repo, "config", "gpg.format", "ssh")
+    git(repo, "config", "user.signingkey", str(key.with_suffix(".pub")))
+
+
+def explain(repo: Path) -> dict[str, object]:
+    result = mc("policy", "explain", "m/hello", "-C", str(repo), "-o", "json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def forge(repo: Path, key: Path | None, **claims: str) -> str:
+    """An approval made by hand (signed with `key`, or unsigned) with the given trailers."""
+    trailers = "\n".join(f"{k}: {v}" for k, v in claims.items())
+    parent = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "-q", "--verify", "refs/mc/approvals/m/hello"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key.with_suffix('.pub')}"] if key else []
+    args = ["commit-tree", *(["-S"] if key else []), "4b825dc642cb6eb9a060e54bf8d69288fbee4904"]
+    args += ["-p", parent] if parent else []
+    commit = subprocess.run(
+        ["git", "-c", "user.name=x", "-c", "user.email=x@x", *sign, "-C", str(repo), *args],
+        input=f"Approve\n\n{trailers}\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    git(repo, "update-ref", "refs/mc/approvals/m/hello", commit)
+    return commit
+
+
+def cross_check(repo: Path, keys: dict[str, Path], commit: str, expect_good: bool) -> None:
+    """`git verify-commit` with an allowed-signers file of the principals' keys agrees."""
+    allowed = repo.parent / "allowed_signers"
+    allowed.write_text("".join(f"{n} {keys[n].with_suffix('.pub').read_text().strip()}\n" for n in ("alice", "carol")))
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "-c", f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode == 0) == expect_good, proc.stderr
+
+
+def claims(repo: Path, **override: str) -> dict[str, str]:
+    st = status(repo)
+    base = {
+        "MC-Task": "m/hello",
+        "MC-Action": "publish",
+        "MC-Approves": str(st["result_commit"]),
+        "MC-Policy": "gate@3",
+        "MC-Desired": git(repo, "rev-parse", "main").strip(),
+    }
+    return {**base, **{k.replace("_", "-"): v for k, v in override.items()}}
+
+
+def test_a_signed_approval_by_an_officer_opens_the_gate_for_that_result(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, keys = awaiting
+    sign_as(repo, keys["alice"])
+    result = mc("approve", "m/hello", "--message", "read the packet", "-C", str(repo), "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["open"] is True
+    assert data["approvals"][0]["principal"] == "alice"
+    assert data["approvals"][0]["fingerprint"].startswith("SHA256:")
+    cross_check(repo, keys, data["approval"], expect_good=True)
+    body = git(repo, "log", "-1", "--format=%B", "refs/mc/approvals/m/hello")
+    assert f"MC-Approves: {status(repo)['result_commit']}" in body
+    assert "MC-Policy: gate@3" in body
+    assert reconcile(repo)[0].startswith("m/hello: AwaitingApproval -> Succeeded (approvals verified")
+
+
+@pytest.mark.parametrize(
+    ("signer", "override", "reason"),
+    [
+        (None, {}, "unsigned"),
+        ("mallory", {}, "signed by a key no principal declares"),
+        ("carol", {}, "carol is not one rule one-officer accepts (group officers)"),
+        ("alice", {"MC_Approves": "0" * 40}, "it approves commit 000000000000, not the current one"),
+        ("alice", {"MC_Task": "m/other"}, "it approves task 'm/other', not m/hello"),
+        ("alice", {"MC_Action": "run"}, "it approves 'run', not publish"),
+        ("alice", {"MC_Policy": "gate@2"}, "it names policy 'gate@2', not gate@3"),
+        ("alice", {"MC_Desired": "1" * 40}, "which is not in the history of main"),
+    ],
+)
+def test_approvals_that_never_count(
+    awaiting: tuple[Path, dict[str, Path]], signer: str | None, override: dict[str, str], reason: str
+) -> None:
+    repo, keys = awaiting
+    commit = forge(repo, keys[signer] if signer else None, **claims(repo, **override))
+    gate = explain(repo)
+    approvals = gate["approvals"]
+    assert isinstance(approvals, list)
+    assert approvals[0]["counts"] is False
+    assert reason in approvals[0]["reason"], approvals[0]
+    assert gate["open"] is False
+    reconcile(repo)
+    assert status(repo)["phase"] == "AwaitingApproval"
+    if signer is not None:
+        cross_check(repo, keys, commit, expect_good=signer in ("alice", "carol"))
+
+
+def test_a_signature_over_altered_content_does_not_count(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, keys = awaiting
+    good = forge(repo, keys["alice"], **claims(repo))
+    raw = git(repo, "cat-file", "commit", good)
+    tampered = raw.replace("MC-Policy: gate@3", "MC-Policy: gate@3 ")  # one byte more, signature kept
+    forged = subprocess.run(
+        ["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=tampered,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    git(repo, "update-ref", "refs/mc/approvals/m/hello", forged)
+    approvals = explain(repo)["approvals"]
+    assert isinstance(approvals, list)
+    verdicts = [(a["counts"], a["reason"]) for a in approvals]
+    assert verdicts[-1][0] is False
+    assert "does not verify" in verdicts[-1][1]
+    cross_check(repo, keys, forged, expect_good=False)
+
+
+def test_approving_needs_a_signing_key_and_a_result(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, _ = awaiting
+    git(repo, "config", "gpg.format", "ssh")
+    git(repo, "config", "user.signingkey", str(repo.parent / "no-such-key.pub"))
+    result = mc("approve", "m/hello", "-C", str(repo))
+    assert result.exit_code == 2
+    assert "git could not sign the approval" in result.stderr
+    assert git(repo, "for-each-ref", "refs/mc/approvals/") == ""
+
+
+def test_a_key_removed_from_the_principals_never_signs_even_naming_an_older_version(
+    awaiting: tuple[Path, dict[str, Path]],
+) -> None:
+    repo, keys = awaiting
+    before = git(repo, "rev-parse", "main").strip()
+    rotated = keypair(repo.parent, "alice-new").with_suffix(".pub").read_text().strip()
+    old = keys["alice"].with_suffix(".pub").read_text().strip()
+    principals = repo / "principals.yaml"
+    principals.write_text(principals.read_text().replace(old, rotated))
+    git(repo, "commit", "-qam", "rotate alice's key")
+    forge(repo, keys["alice"], **claims(repo, MC_Desired=before))  # names the version that had the key
+    approvals = explain(repo)["approvals"]
+    assert isinstance(approvals, list)
+    assert (approvals[0]["counts"], approvals[0]["reason"]) == (False, "signed by a key no principal declares")
