@@ -37,9 +37,11 @@ done
 section "The approval gate: draft-offer waits for a credit officer; send-offer needs it"
 run mc describe task loan-approval/draft-offer -C example-missions/loan-approval
 
-section "Run loan-approval: a reconciler and two mesh nodes run the agents, up to the review gate"
+section "Run loan-approval: a reconciler and two mesh nodes run the agents; a credit officer signs the approval"
 echo "Each step runs as a real process in its own worktree, on whichever node claims it first."
-run python3 example-missions/run_mesh.py example-missions/loan-approval --keep
+echo "At the review gate, alice (a credit officer) approves with an SSH key the demo generates for her;"
+echo "only then does send-offer post the letter, exactly once."
+run python3 example-missions/run_mesh.py example-missions/loan-approval --approve alice --keep
 
 section "Run code-swarm: three coders in parallel on disjoint paths, a review, then the publish gate"
 run python3 example-missions/run_mesh.py example-missions/code-swarm --keep

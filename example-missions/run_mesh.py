@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -84,12 +85,14 @@ def _at(text: str) -> float:
 
 
 def duration(status: dict[str, Any], now: float) -> str:
-    """From the first time the task ran to the end of its last attempt (or now, while running)."""
+    """From the first time the task ran to the end of its last attempt (or now, while running);
+    time spent awaiting approval is not running time."""
     history = status.get("history") or []
     started = next((_at(e["at"]) for e in history if e["target"] == "Running"), None)
     if started is None:
         return ""
-    ended = now if status["phase"] in ACTIVE else _at(history[-1]["at"])
+    left = [_at(e["at"]) for e in history if e["source"] == "Running" and _at(e["at"]) >= started]
+    ended = left[-1] if left and status["phase"] not in ACTIVE else now
     return f"{ended - started:.1f}s"
 
 
@@ -152,6 +155,42 @@ def start(repo: Path, work: Path, nodes: int, capacity: int, env: dict[str, str]
     return Daemons(procs, logs)
 
 
+def signing_key(repo: Path, work: Path, principal: str) -> Path:
+    """Generate an SSH key for `principal`, declare it in the copy's principals.yaml (in place of
+    the example's placeholder keys), and make it this repository's git signing key."""
+    key = work / f"{principal}-ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", principal, "-f", str(key)], check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    principals = repo / "principals.yaml"
+    lines, mine = principals.read_text().splitlines(), False
+    for i, line in enumerate(lines):
+        if line.strip().startswith("- name:"):
+            mine = line.split(":", 1)[1].strip() == principal
+        elif mine and line.strip().startswith("- ssh-"):
+            lines[i] = line[: line.index("- ssh-")] + "- " + public
+    principals.write_text("\n".join(lines) + "\n")
+    for setting in (("gpg.format", "ssh"), ("user.signingkey", str(key.with_suffix(".pub")))):
+        git(repo, "config", *setting)
+    git(repo, "config", "user.name", principal)
+    git(repo, "config", "user.email", f"{principal}@example.com")
+    return key
+
+
+def approve(repo: Path, found: list[dict[str, Any]], principal: str) -> bool:
+    """Approve, as `principal`, every result awaiting approval: a commit signed with its key."""
+    waiting = [t for t in found if t["status"].get("phase") == "AwaitingApproval"]
+    for task in waiting:
+        name = f"{task['status']['mission']}/{task['metadata']['name']}"
+        console.print(f"\n[bold]{principal} approves {name}[/] with the key the demo generated:")
+        for command in (["mc", "approve", name, "--message", "Read the review packet; the offer stands."],):
+            console.print("$ " + shlex.join(command), markup=False)
+            proc = subprocess.run([*command, "-C", str(repo)], capture_output=True, text=True, check=False)
+            console.print((proc.stdout + proc.stderr).rstrip(), markup=False)
+            if proc.returncode != 0:
+                return False
+    return bool(waiting)
+
+
 def watch(repo: Path, daemons: Daemons, timeout: float) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     calm = 0
@@ -167,7 +206,7 @@ def watch(repo: Path, daemons: Daemons, timeout: float) -> list[dict[str, Any]]:
     return found
 
 
-def report(repo: Path, found: list[dict[str, Any]], post_office: Path) -> None:
+def report(repo: Path, found: list[dict[str, Any]], post_office: Path, approver: str | None) -> None:
     mission = found[0]["status"]["mission"] if found else "?"
     for task in found:
         st, name = task["status"], task["metadata"]["name"]
@@ -178,10 +217,8 @@ def report(repo: Path, found: list[dict[str, Any]], post_office: Path) -> None:
             )
             console.print(f"  see it:     mc describe task {mission}/{name} -C {repo}")
             console.print(f"  its work:   git -C {repo} log --stat -3 mc/work/{mission}/{name}")
-            console.print(
-                f"  approve it: mc approve {mission}/{name} -C {repo}   "
-                "(approvals are the governance issue: not built yet, so the demo stops here)"
-            )
+            console.print(f"  who counts: mc policy explain {mission}/{name} -C {repo}")
+            console.print(f"  approve it: mc approve {mission}/{name} -C {repo}   (a commit signed with your SSH key)")
     waiting = [
         (t["metadata"]["name"], c["message"])
         for t in found
@@ -193,7 +230,8 @@ def report(repo: Path, found: list[dict[str, Any]], post_office: Path) -> None:
     letters = post_office / "messages.jsonl"
     if mission == "loan-approval":
         sent = len(letters.read_text().splitlines()) if letters.exists() else 0
-        console.print(f"  letters the post office has sent: {sent} (send-offer runs only after the approval)")
+        after = "sent after the approval, exactly once" if sent else "send-offer runs only after the approval"
+        console.print(f"  letters the post office has sent: {sent} ({after})")
 
 
 def main() -> int:
@@ -203,6 +241,9 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=2, help="tasks each node runs at once (default 2)")
     parser.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repository to explore")
+    parser.add_argument(
+        "--approve", metavar="PRINCIPAL", help="at the gate, approve as PRINCIPAL (a key is generated for it)"
+    )
     args = parser.parse_args()
     if shutil.which("mc") is None or shutil.which("mc-mesh") is None:
         print("run_mesh.py: mc and mc-mesh must be on PATH (make demo puts .venv/bin first)", file=sys.stderr)
@@ -212,6 +253,8 @@ def main() -> int:
     repo = work / args.example.resolve().name
     shutil.copytree(args.example, repo)
     git(repo, "init", "-q", "-b", "main")
+    if args.approve:
+        signing_key(repo, work, args.approve)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"Declare the {repo.name} mission")
     post_office = work / "post-office"
@@ -223,10 +266,15 @@ def main() -> int:
     daemons = start(repo, work, args.nodes, args.capacity, env)
     try:
         found = watch(repo, daemons, args.timeout)
+        if args.approve and settled(found):
+            report(repo, found, post_office, args.approve)
+            if approve(repo, found, args.approve):
+                console.print("\nThe reconciler verifies the signature, publishes the result, and the mission goes on:")
+                found = watch(repo, daemons, args.timeout)
     finally:
         daemons.stop()
     ok = settled(found) and not any(t["status"].get("phase") == "Failed" for t in found)
-    report(repo, found, post_office)
+    report(repo, found, post_office, args.approve)
     console.print(table(found, f"{repo.name}: closing table"))
     if not ok:
         console.print("[bold red]the mission did not settle cleanly[/]; the daemons' logs end:")
