@@ -40,9 +40,9 @@ class Gates:
         waiting = sorted(k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL)
         return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in waiting)
 
-    def open(self, desired: DesiredState, desired_commit: str, statuses: Mapping[str, TaskStatus]) -> dict[str, str]:
-        """Task key -> the result commit whose publish gate is open, for results awaiting approval."""
-        out: dict[str, str] = {}
+    def open(self, desired: DesiredState, desired_commit: str, statuses: Mapping[str, TaskStatus]) -> dict[str, Gate]:
+        """Task key -> its open publish gate, for results awaiting approval."""
+        out: dict[str, Gate] = {}
         tasks = {t.key: t for t in desired.tasks()}
         for key, tip in self.tips(statuses):
             task, st = tasks.get(TaskKey(key)), statuses[key]
@@ -50,7 +50,7 @@ class Gates:
                 continue
             gate = self.gate(desired, desired_commit, task, PolicyAction.PUBLISH, st.result_commit, tip)
             if gate.governed and gate.open:
-                out[key] = st.result_commit
+                out[key] = gate
         return out
 
     def gate(

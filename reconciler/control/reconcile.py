@@ -23,10 +23,12 @@ from reconciler.control.gates import Gates
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
 from reconciler.gitstate.nodes import read_nodes
+from reconciler.gitstate.publish import PublishConflict, publish, published, result_facts
 from reconciler.gitstate.queue import QUEUE_FILE, QueueEntry, QueueIndex
 from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
+from reconciler.governance.gate import Gate
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.loader import GitSource, Snapshot, load
 from reconciler.manifests.model import Task
@@ -101,6 +103,7 @@ class Reconciler:
         self._lease_fingerprint_seen: tuple[object, ...] | None = None
         self._wake_at: float | None = None
         self.gates = Gates(store)  # the approval gates of results awaiting approval
+        self.publish_held: dict[str, str] = {}  # approved results that cannot be merged, and why
 
     def read_desired(self) -> Desired:
         # A missing branch is an error, never "no tasks": that would cancel every task.
@@ -254,7 +257,7 @@ class Reconciler:
                 result.skipped, result.wake_at = True, self._wake_at
                 break
             plan = self._decide(desired, leases, now, held, bool(inputs[-1]))
-            result.held = plan.held
+            result.held = {**plan.held, **self.publish_held}
             if locked:
                 plan.wake(now + LOCKED_RETRY)
             failpoint("reconcile-after-decide")
@@ -298,7 +301,11 @@ class Reconciler:
         self, desired: Desired, leases: dict[str, Lease], now: float, held: dict[str, tuple[Reason, str]], gated: bool
     ) -> Plan:
         assert self.view is not None
-        approved = self.gates.open(desired.state, desired.commit or "", self.view.tasks) if gated else {}
+        approved = (
+            self._publish(desired, self.gates.open(desired.state, desired.commit or "", self.view.tasks))
+            if gated
+            else {}
+        )
         return decide(
             desired.state,
             desired.specs,
@@ -310,6 +317,32 @@ class Reconciler:
             self.read_nodes(),
             approved,
         )
+
+    def _publish(self, desired: Desired, gates: dict[str, Gate]) -> dict[str, str]:
+        """Merge each result whose publish gate is open into the desired-state branch (unless it
+        is there already); task -> result, for those published. One that conflicts stays
+        AwaitingApproval, and the pass says why (`held`)."""
+        assert desired.commit is not None
+        out: dict[str, str] = {}
+        main = desired.commit
+        for key, gate in sorted(gates.items()):
+            result = gate.commit
+            assert result is not None
+            if not published(self.store, main, result):
+                approvals = [f"{v.principal} {v.fingerprint} {v.approval}" for v in gate.verdicts if v.counts]
+                facts = result_facts(self.store, result)
+                try:
+                    with self.fence() as fence:
+                        main = publish(self.store, TaskKey(key), main, result, facts, approvals, fence)
+                    failpoint("reconcile-after-publish")
+                except PublishConflict as exc:
+                    self.publish_held[key] = str(exc)
+                    continue
+                except Conflict:  # the branch moved under us: the next pass reads it and tries again
+                    continue
+            self.publish_held.pop(key, None)
+            out[key] = result
+        return out
 
     def read_nodes(self) -> dict[str, NodeRecord]:
         """The mesh nodes' records (a node's heartbeat vouches for its leases); unreadable ones

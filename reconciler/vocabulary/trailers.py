@@ -28,6 +28,7 @@ class Trailer(StrEnum):
     ACTION = "MC-Action"  # on approvals: the policy action approved (run, publish)
     APPROVES = "MC-Approves"  # on approvals: the exact commit approved
     POLICY = "MC-Policy"  # on approvals: the policy and its version, `name@version`
+    APPROVED_BY = "MC-Approved-By"  # on publications, one per approval: `principal key-fingerprint approval`
 
 
 class WorkKind(StrEnum):
@@ -46,7 +47,10 @@ def compose(subject: str, trailers: Mapping[Trailer, object], body: str = "") ->
     parts = [subject.strip()]
     if body.strip():
         parts.append(body.strip())
-    parts.append("\n".join(f"{t}: {v}" for t, v in trailers.items()))
+    lines = []
+    for t, v in trailers.items():  # a list or tuple value repeats the trailer, one line each
+        lines += [f"{t}: {x}" for x in v] if isinstance(v, (list, tuple)) else [f"{t}: {v}"]
+    parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import claim, git, mc, reconcile, status, write
+from tests.conftest import MC, claim, env, git, mc, reconcile, status, write
 
 PRINCIPALS = """\
 apiVersion: missioncontrol.dev/v1
@@ -219,3 +219,27 @@ def test_a_key_removed_from_the_principals_never_signs_even_naming_an_older_vers
     approvals = explain(repo)["approvals"]
     assert isinstance(approvals, list)
     assert (approvals[0]["counts"], approvals[0]["reason"]) == (False, "signed by a key no principal declares")
+
+
+def test_publication_merges_the_approved_result_once_with_provenance_even_across_a_crash(
+    awaiting: tuple[Path, dict[str, Path]],
+) -> None:
+    repo, keys = awaiting
+    result = str(status(repo)["result_commit"])
+    before = git(repo, "rev-parse", "main").strip()
+    sign_as(repo, keys["alice"])
+    assert mc("approve", "m/hello", "-C", str(repo)).exit_code == 0
+    crashed = subprocess.run(
+        [MC, "reconcile", "-C", str(repo)], env=env(MC_FAILPOINT="reconcile-after-publish"), check=False
+    )
+    assert crashed.returncode == -9  # killed after the merge, before the status commit
+    assert status(repo)["phase"] == "AwaitingApproval"
+    reconcile(repo)  # finds the result published already: no second merge
+    assert status(repo)["phase"] == "Succeeded"
+    merges = git(repo, "log", "--merges", "--format=%H", f"{before}..main").split()
+    assert len(merges) == 1
+    assert git(repo, "log", "-1", "--format=%P", "main").split() == [before, result]
+    body = git(repo, "log", "-1", "--format=%B", "main")
+    assert "MC-Task: m/hello" in body
+    assert "MC-Approved-By: alice SHA256:" in body
+    assert "MC-Generation: 1" in body
