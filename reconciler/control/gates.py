@@ -14,6 +14,7 @@ from dataclasses import replace
 import pygit2
 
 from reconciler.gitstate.approvals import approvals_ref, read_approvals
+from reconciler.gitstate.history import authors_of
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate, evaluate
 from reconciler.manifests.desired import DesiredState, index
@@ -75,9 +76,17 @@ class Gates:
             list(ms.policies.values()),
             read_approvals(self.store, key),
             lambda record: self._principals_at(record, desired_commit),
+            self._authors(desired, desired_commit, task),
         )
         self._cache[(key + action, tip, commit, desired_commit)] = gate
         return gate
+
+    def _authors(self, desired: DesiredState, desired_commit: str, task: Task) -> frozenset[str]:
+        """The principals who wrote the task's manifest (their email is an author of a commit
+        that changed it): a rule excludes them unless it says `allowAuthor: true`."""
+        emails = authors_of(self.store, desired_commit, task.path)
+        people = desired.principals.principals if desired.principals is not None else ()
+        return frozenset(p.name for p in people if p.email and p.email.lower() in emails)
 
     def _principals_at(self, record: ApprovalRecord, desired_commit: str) -> tuple[Principals | None, str | None]:
         """`principals.yaml` as of the desired-state commit the approval names, which must be in

@@ -21,6 +21,7 @@ spec:
   principals:
     - name: alice
       kind: human
+      email: alice@example.com
       sshKeys: ["{alice}"]
     - name: carol
       kind: human
@@ -243,3 +244,31 @@ def test_publication_merges_the_approved_result_once_with_provenance_even_across
     assert "MC-Task: m/hello" in body
     assert "MC-Approved-By: alice SHA256:" in body
     assert "MC-Generation: 1" in body
+
+
+def test_the_task_s_author_does_not_approve_it(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, keys = awaiting
+    task = repo / "missions/m/tasks/hello.yaml"
+    task.write_text(task.read_text().replace("title: Say hello", "title: Say hello, please"))
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=Alice",
+            "-c",
+            "user.email=Alice@Example.com",
+            "commit",
+            "-qam",
+            "edit",
+        ],
+        check=True,
+    )
+    forge(repo, keys["alice"], **claims(repo))
+    approvals = explain(repo)["approvals"]
+    assert isinstance(approvals, list)
+    assert (approvals[0]["counts"], approvals[0]["reason"]) == (
+        False,
+        "alice authored the task; rule one-officer excludes its author",
+    )
