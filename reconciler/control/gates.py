@@ -13,10 +13,11 @@ from dataclasses import replace
 
 import pygit2
 
-from reconciler.gitstate.approvals import approvals_ref, read_approvals
+from reconciler.gitstate.approvals import approvals_ref, merge_approvals, read_approvals
 from reconciler.gitstate.history import authors_of
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate, evaluate
+from reconciler.governance.rules import rules_for
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.layout import PRINCIPALS_FILE, Location
 from reconciler.manifests.loader import GitSource, load
@@ -65,16 +66,21 @@ class Gates:
     ) -> Gate:
         key = TaskKey(task.key)
         tip = tip if tip is not None else self.store.read(approvals_ref(key))
-        cached = self._cache.get((key + action, tip, commit, desired_commit))
+        cached = self._cache.get((key + action, tip, commit, desired_commit))  # a merge moves desired_commit
         if cached is not None:
             return cached
         ms = desired.missions[key.mission]
+        records = read_approvals(self.store, key)
+        governing = rules_for(ms.policies.values(), task, action)
+        if commit is not None and governing and action is PolicyAction.PUBLISH:
+            policy = f"{governing[0][0].name}@{governing[0][0].version}"
+            records += merge_approvals(self.store, desired_commit, commit, key, policy)
         gate = evaluate(
             task,
             action,
             commit,
             list(ms.policies.values()),
-            read_approvals(self.store, key),
+            records,
             lambda record: self._principals_at(record, desired_commit),
             self._authors(desired, desired_commit, task),
         )

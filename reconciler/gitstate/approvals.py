@@ -54,6 +54,42 @@ def read_approvals(store: Store, key: TaskKey) -> list[ApprovalRecord]:
     return out
 
 
+MERGE_SCAN = 500  # commits of the desired-state branch searched for a merge of a result
+
+
+def merge_approvals(store: Store, main: str, result: str, key: TaskKey, policy: str) -> list[ApprovalRecord]:
+    """Merges of `result` into the desired-state branch (its first-parent history from `main`),
+    as approvals: a person who merges the task's work branch with a signed merge commit approves
+    exactly that result, under `policy` as it stands. Whether the signature counts is decided like
+    any approval's; a forge's merge signed with the forge's key does not."""
+    out: list[ApprovalRecord] = []
+    commit = store.repo[main].peel(pygit2.Commit)
+    for _ in range(MERGE_SCAN):
+        if len(commit.parent_ids) > 1 and result in {str(p) for p in commit.parent_ids[1:]}:
+            signature, signed = commit.gpg_signature
+            claims = {
+                Trailer.TASK: str(key),
+                Trailer.ACTION: "publish",
+                Trailer.APPROVES: result,
+                Trailer.POLICY: policy,
+                Trailer.DESIRED: str(commit.parent_ids[0]),
+            }
+            out.append(
+                ApprovalRecord(
+                    str(commit.id),
+                    claims,
+                    f"{commit.author.name} <{commit.author.email}>",
+                    float(commit.commit_time),
+                    signature,
+                    signed or b"",
+                )
+            )
+        if not commit.parents:
+            break
+        commit = commit.parents[0]
+    return out
+
+
 def record_approval(store: Store, key: TaskKey, subject: str, body: str, trailers: dict[Trailer, object]) -> str:
     """Sign and record one approval (a compare-and-swap on the chain's tip); the commit id."""
     repo = store.repo

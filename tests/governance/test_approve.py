@@ -272,3 +272,28 @@ def test_the_task_s_author_does_not_approve_it(awaiting: tuple[Path, dict[str, P
         False,
         "alice authored the task; rule one-officer excludes its author",
     )
+
+
+@pytest.mark.parametrize(("signed", "counts"), [(True, True), (False, False)])
+def test_a_signed_merge_of_the_result_into_main_is_an_approval(
+    awaiting: tuple[Path, dict[str, Path]], signed: bool, counts: bool
+) -> None:
+    repo, keys = awaiting
+    result = str(status(repo)["result_commit"])
+    sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={keys['alice'].with_suffix('.pub')}"] if signed else []
+    subprocess.run(
+        ["git", "-c", "user.name=Alice", "-c", "user.email=a@x", *sign, "-C", str(repo), "merge", "-q", "--no-ff"]
+        + (["-S"] if signed else [])
+        + ["-m", "Merge the result of m/hello", result],
+        check=True,
+    )
+    merge = git(repo, "rev-parse", "main").strip()
+    gate = explain(repo)
+    approvals = gate["approvals"]
+    assert isinstance(approvals, list)
+    assert [(a["approval"], a["counts"]) for a in approvals] == [(merge, counts)]
+    reconcile(repo)
+    assert status(repo)["phase"] == ("Succeeded" if counts else "AwaitingApproval")
+    assert git(repo, "rev-parse", "main").strip() == merge  # the merge is the publication: no second one
+    if not counts:
+        assert approvals[0]["reason"] == "unsigned"
