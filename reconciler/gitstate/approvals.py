@@ -65,7 +65,8 @@ def merge_approvals(store: Store, main: str, result: str, key: TaskKey, policy: 
     out: list[ApprovalRecord] = []
     commit = store.repo[main].peel(pygit2.Commit)
     for _ in range(MERGE_SCAN):
-        if len(commit.parent_ids) > 1 and result in {str(p) for p in commit.parent_ids[1:]}:
+        merges_result = len(commit.parent_ids) > 1 and result in {str(p) for p in commit.parent_ids[1:]}
+        if merges_result and Trailer.APPROVED_BY not in parse(commit.message):  # not our own publication
             signature, signed = commit.gpg_signature
             claims = {
                 Trailer.TASK: str(key),

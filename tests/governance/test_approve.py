@@ -297,3 +297,23 @@ def test_a_signed_merge_of_the_result_into_main_is_an_approval(
     assert git(repo, "rev-parse", "main").strip() == merge  # the merge is the publication: no second one
     if not counts:
         assert approvals[0]["reason"] == "unsigned"
+
+
+def test_audit_prints_the_chain_of_custody_of_a_published_task(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, keys = awaiting
+    sign_as(repo, keys["alice"])
+    assert mc("approve", "m/hello", "-C", str(repo)).exit_code == 0
+    reconcile(repo)
+    result = mc("audit", "hello", "-C", str(repo), "-o", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["phase"] == "Succeeded"
+    assert doc["declared"]["path"] == "missions/m/tasks/hello.yaml"
+    assert [(g["generation"], g["state"]) for g in doc["leases"]] == [(1, "completed")]
+    assert [w["kind"] for w in doc["work"]] == ["result"]
+    assert doc["work"][-1]["commit"] == doc["result"]
+    assert [(a["principal"], a["counts"]) for a in doc["approvals"]] == [("alice", True)]
+    assert doc["publication"]["approvedBy"][0].startswith("alice SHA256:")
+    text = mc("audit", "m/hello", "-C", str(repo))
+    assert "approval" in text.stdout
+    assert "published" in text.stdout

@@ -1,0 +1,61 @@
+"""`mc audit TASK`: the chain of custody of a task, read back from Git."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from cli.common import Output, emit, handle_errors, out, output_option, repo_option
+from cli.store_opts import open_store_at, remote_option, task_key
+
+
+def _print(doc: dict[str, Any]) -> None:
+    def line(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    line(f"{doc['task']}: {doc.get('phase', 'no status')}")
+    declared = doc.get("declared")
+    if declared:
+        line(f"  declared   {declared['commit'][:12]} by {declared['author']} at {declared['at']} ({declared['path']})")
+    for lease in doc["leases"]:
+        how = lease["state"] + (f": {lease['reason']}" if lease.get("reason") else "")
+        where = f" on {lease['node']}" if lease.get("node") else ""
+        spent = lease["spend"]
+        line(
+            f"  lease {lease['generation']:>3} {lease['holder']}{where}, granted {lease['granted']}, "
+            f"{how}, spent {spent['tokens']} tokens ${spent['cost_usd']:.4f}"
+        )
+    for work in doc["work"]:
+        line(f"  {work['kind']:<10} {work['commit'][:12]} gen {work['generation'] or '-'}: {work['subject']}")
+    for effect in doc["effects"]:
+        line(f"  effect     {effect['key']} (generation {effect.get('generation')}): {effect.get('result')}")
+    for approval in doc["approvals"]:
+        verdict = "counts" if approval["counts"] else f"does not count: {approval['reason']}"
+        who = f"{approval['principal']} {approval['fingerprint']}" if approval["principal"] else "nobody known"
+        line(f"  approval   {approval['approval'][:12]} by {who}: {verdict}")
+    publication = doc.get("publication")
+    if publication:
+        line(f"  published  {publication['commit'][:12]} ({'; '.join(publication['approvedBy']) or 'a signed merge'})")
+    if "spend" in doc:
+        line(f"  spend      {doc['spend']['tokens']} tokens, ${doc['spend']['cost_usd']:.4f} over every attempt")
+
+
+@handle_errors
+def audit(
+    task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
+    mission: str | None = typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission."),
+    output: Output = output_option(),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+) -> None:
+    """The chain of custody of TASK: declaration, leases, work, effects, spend, approvals, publication."""
+    from reconciler.control.receipt import receipt
+
+    store = open_store_at(repo, remote)
+    store.sync()
+    doc = receipt(store, task_key(store, task, mission))
+    if output is Output.table:
+        _print(doc)
+    else:
+        emit(doc, output)
