@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -62,7 +63,16 @@ def _print_gate(gate: Gate) -> None:
         out.print(f"  approval {v.approval[:12]} by {who}: {verdict}", markup=False)
 
 
-def _gate(repo: str, remote: str | None, task: str, mission: str | None) -> tuple[Any, Any, Any, Gate]:
+class Action(StrEnum):
+    publish = "publish"
+    run = "run"
+
+
+def _gate(
+    repo: str, remote: str | None, task: str, mission: str | None, action: Action = Action.publish
+) -> tuple[Any, Any, Any, Gate]:
+    import pygit2
+
     from reconciler.control.gates import Gates, desired_at
     from reconciler.gitstate.status import read_status
     from reconciler.vocabulary.kinds import PolicyAction
@@ -74,6 +84,9 @@ def _gate(repo: str, remote: str | None, task: str, mission: str | None) -> tupl
     declared = {t.key: t for t in state.tasks()}.get(key)
     if declared is None:
         raise UsageError(f"{key} is not declared on {store.branch}")
+    if action is Action.run:  # what a run approval approves: the task's manifest as main has it
+        spec = str(store.repo[commit].peel(pygit2.Commit).tree[declared.path].id)
+        return store, key, commit, Gates(store).gate(state, commit, declared, PolicyAction.RUN, spec)
     st = read_status(store).tasks.get(key)
     result = st.result_commit if st is not None else None
     return store, key, commit, Gates(store).gate(state, commit, declared, PolicyAction.PUBLISH, result)
@@ -83,38 +96,42 @@ def _gate(repo: str, remote: str | None, task: str, mission: str | None) -> tupl
 def approve(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
     message: str = typer.Option("", "--message", help="Why you approve (kept in the signed approval)."),
+    action: Action = typer.Option(
+        Action.publish, "--action", help="publish: the result awaiting approval; run: the task's manifest, to start."
+    ),
     mission: str | None = typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission."),
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
 ) -> None:
-    """Approve the exact result TASK awaits approval with: a commit signed with your own key
-    (git's signing configuration: gpg.format ssh, user.signingkey), recorded under
-    refs/mc/approvals/MISSION/TASK. It counts if your key is in principals.yaml and the policy
-    accepts you (see `mc policy explain`)."""
+    """Approve exactly what TASK waits for: its result (publish) or its manifest (run), with a commit
+    signed with your own key (git's signing configuration: gpg.format ssh, user.signingkey),
+    recorded under refs/mc/approvals/MISSION/TASK. It counts if your key is in principals.yaml and
+    the policy accepts you (see `mc policy explain`)."""
     from reconciler.gitstate.approvals import record_approval
     from reconciler.vocabulary.kinds import PolicyAction
     from reconciler.vocabulary.trailers import Trailer
 
-    store, key, desired, gate = _gate(repo, remote, task, mission)
+    store, key, desired, gate = _gate(repo, remote, task, mission, action)
     if gate.commit is None:
         raise UsageError(f"{key} has no result to approve yet; see `mc describe task {key}`")
     if not gate.rules:
-        raise UsageError(f"no active policy rule governs publishing {key}: there is nothing to approve")
+        raise UsageError(f"no active policy rule governs the {action} of {key}: there is nothing to approve")
     policies = sorted({f"{r.policy}@{r.version}" for r in gate.rules})
     if len(policies) > 1:
         raise UsageError(f"several policies govern {key} ({', '.join(policies)}); one approval names one policy")
     trailers: dict[Trailer, object] = {
         Trailer.TASK: key,
-        Trailer.ACTION: PolicyAction.PUBLISH,
+        Trailer.ACTION: PolicyAction(action.value),
         Trailer.APPROVES: gate.commit,
         Trailer.POLICY: policies[0],
         Trailer.DESIRED: desired,
     }
-    approval = record_approval(store, key, f"Approve {PolicyAction.PUBLISH} of {key}", message, trailers)
-    _, _, _, after = _gate(repo, remote, task, mission)
+    approval = record_approval(store, key, f"Approve {action} of {key}", message, trailers)
+    _, _, _, after = _gate(repo, remote, task, mission, action)
     if output is Output.table:
-        out.print(f"approval {approval[:12]} recorded for {key} result {gate.commit[:12]}", markup=False)
+        what = "result" if action is Action.publish else "manifest"
+        out.print(f"approval {approval[:12]} recorded for {key} {what} {gate.commit[:12]}", markup=False)
         _print_gate(after)
     else:
         emit({"approval": approval, **_gate_doc(after)}, output)
@@ -124,13 +141,14 @@ def approve(
 @handle_errors
 def explain(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
+    action: Action = typer.Option(Action.publish, "--action", help="publish (default) or run."),
     mission: str | None = typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission."),
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
 ) -> None:
-    """Which rules govern publishing TASK's result, what they need, and which approvals count."""
-    *_, gate = _gate(repo, remote, task, mission)
+    """Which rules govern TASK's action (publish, or run), what they need, and which approvals count."""
+    *_, gate = _gate(repo, remote, task, mission, action)
     if output is Output.table:
         _print_gate(gate)
     else:

@@ -77,9 +77,11 @@ class _Decider:
         held: Mapping[str, tuple[Reason, str]],
         nodes: Mapping[str, NodeRecord],
         approved: Mapping[str, str],
+        run_approved: Mapping[str, str],
     ) -> None:
         self.nodes = nodes
         self.approved = approved
+        self.run_approved = run_approved
         self.invalid = invalid
         self.held: dict[str, tuple[Reason, str]] = dict(held)
         self.desired = desired
@@ -366,7 +368,7 @@ class _Decider:
         if kluster is not None and kluster.archived:
             return Reason.ARCHIVED, f"kluster {task.kluster} is archived"
         gates = rules_for(ms.policies.values(), task, PolicyAction.RUN)
-        if gates:
+        if gates and self.run_approved.get(task.key) != self.specs.get(task.key):
             policy, rule = gates[0]
             return Reason.RUN_APPROVAL_REQUIRED, f"policy {policy.name} rule {rule.name} requires approval to run"
         return None
@@ -502,6 +504,7 @@ def decide(
     held: Mapping[str, tuple[Reason, str]] | None = None,
     nodes: Mapping[str, NodeRecord] | None = None,
     approved: Mapping[str, str] | None = None,
+    run_approved: Mapping[str, str] | None = None,
 ) -> Plan:
     """Pure: what should change, given desired state, observed state and the time.
 
@@ -514,8 +517,12 @@ def decide(
     lease a node vouches for lives as long as that node's heartbeat (`vocabulary.nodes`).
     `approved` maps a task to the result commit whose publish gate is open (verified outside,
     from Git: `control.gates`): a result awaiting approval succeeds only if it is that commit.
+    `run_approved` maps a task to the manifest (spec blob) whose `run` gate is open: a task a run
+    rule governs is queued only while its manifest is exactly that one.
     """
-    return _Decider(desired, specs, statuses, leases, now, invalid, held or {}, nodes or {}, approved or {}).run()
+    return _Decider(
+        desired, specs, statuses, leases, now, invalid, held or {}, nodes or {}, approved or {}, run_approved or {}
+    ).run()
 
 
 def is_fence(lease: Lease) -> bool:

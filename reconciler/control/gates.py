@@ -37,10 +37,32 @@ class Gates:
         self._cache: dict[tuple[str, str | None, str | None, str], Gate] = {}
         self._principals: dict[str, Principals | None] = {}
 
-    def tips(self, statuses: Mapping[str, TaskStatus]) -> tuple[tuple[str, str | None], ...]:
-        """The approval chains of the results awaiting approval: a pass's input."""
-        waiting = sorted(k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL)
-        return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in waiting)
+    def tips(
+        self, statuses: Mapping[str, TaskStatus], desired: DesiredState | None = None
+    ) -> tuple[tuple[str, str | None], ...]:
+        """The approval chains that can open a gate now, a pass's input: those of results awaiting
+        approval, and of Pending tasks a `run` rule governs."""
+        waiting = {k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL}
+        if desired is not None:
+            waiting |= set(self.run_gated(desired, statuses))
+        return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in sorted(waiting))
+
+    @staticmethod
+    def run_gated(desired: DesiredState, statuses: Mapping[str, TaskStatus]) -> list[str]:
+        """Pending tasks that an active `run` rule governs."""
+        out = []
+        for ms in desired.missions.values():
+            if not any(r.action is PolicyAction.RUN for p in ms.policies.values() for r in p.rules):
+                continue
+            for task in ms.tasks.values():
+                st = statuses.get(task.key)
+                if (
+                    st is not None
+                    and st.phase == Phase.PENDING
+                    and rules_for(ms.policies.values(), task, PolicyAction.RUN)
+                ):
+                    out.append(str(task.key))
+        return out
 
     def open(self, desired: DesiredState, desired_commit: str, statuses: Mapping[str, TaskStatus]) -> dict[str, Gate]:
         """Task key -> its open publish gate, for results awaiting approval."""
@@ -53,6 +75,19 @@ class Gates:
             gate = self.gate(desired, desired_commit, task, PolicyAction.PUBLISH, st.result_commit, tip)
             if gate.governed and gate.open:
                 out[key] = gate
+        return out
+
+    def run_open(
+        self, desired: DesiredState, desired_commit: str, statuses: Mapping[str, TaskStatus], specs: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Task key -> the manifest (blob id) whose `run` gate is open, for Pending governed tasks."""
+        out: dict[str, str] = {}
+        tasks = {t.key: t for t in desired.tasks()}
+        for key in self.run_gated(desired, statuses):
+            spec = specs.get(key)
+            gate = self.gate(desired, desired_commit, tasks[TaskKey(key)], PolicyAction.RUN, spec)
+            if spec is not None and gate.governed and gate.open:
+                out[key] = spec
         return out
 
     def gate(

@@ -252,7 +252,7 @@ class Reconciler:
             self.view = read_status(self.store, self.view)
             leases = self.read_leases()
             held = self._held(locked)
-            inputs = (desired.commit, self.view.tip, self._lease_state, self.gates.tips(self.view.tasks))
+            inputs = (desired.commit, self.view.tip, self._lease_state, self.gates.tips(self.view.tasks, desired.state))
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
                 break
@@ -291,7 +291,9 @@ class Reconciler:
             # unless refs moved.
             self._lease_state = tuple(sorted(self.lease_tips.items()))
             self._last_inputs = (
-                None if held else (desired.commit, commit, self._lease_state, self.gates.tips(self.view.tasks))
+                None
+                if held
+                else (desired.commit, commit, self._lease_state, self.gates.tips(self.view.tasks, desired.state))
             )
             break
         result.seconds = time.perf_counter() - started
@@ -301,11 +303,12 @@ class Reconciler:
         self, desired: Desired, leases: dict[str, Lease], now: float, held: dict[str, tuple[Reason, str]], gated: bool
     ) -> Plan:
         assert self.view is not None
-        approved = (
-            self._publish(desired, self.gates.open(desired.state, desired.commit or "", self.view.tasks))
-            if gated
-            else {}
-        )
+        approved: dict[str, str] = {}
+        run_approved: dict[str, str] = {}
+        if gated:
+            commit = desired.commit or ""
+            approved = self._publish(desired, self.gates.open(desired.state, commit, self.view.tasks))
+            run_approved = self.gates.run_open(desired.state, commit, self.view.tasks, desired.specs)
         return decide(
             desired.state,
             desired.specs,
@@ -316,6 +319,7 @@ class Reconciler:
             held,
             self.read_nodes(),
             approved,
+            run_approved,
         )
 
     def _publish(self, desired: Desired, gates: dict[str, Gate]) -> dict[str, str]:

@@ -317,3 +317,52 @@ def test_audit_prints_the_chain_of_custody_of_a_published_task(awaiting: tuple[P
     text = mc("audit", "m/hello", "-C", str(repo))
     assert "approval" in text.stdout
     assert "published" in text.stdout
+
+
+RUN_POLICY = """\
+apiVersion: missioncontrol.dev/v1
+kind: Policy
+metadata: {name: start}
+spec:
+  version: 1
+  state: active
+  rules:
+    - name: officer-starts-it
+      action: run
+      match: {tasks: [hello]}
+      require: {approvals: 1, groups: [officers]}
+"""
+
+
+def test_a_run_gate_keeps_the_task_pending_until_its_exact_manifest_is_approved(repo: Path, tmp_path: Path) -> None:
+    keys = {n: keypair(tmp_path, n) for n in ("alice", "carol")}
+    public = {n: k.with_suffix(".pub").read_text().strip() for n, k in keys.items()}
+    write(repo, "principals.yaml", PRINCIPALS.format(alice=public["alice"], carol=public["carol"]))
+    write(repo, "missions/m/policies/start.yaml", RUN_POLICY)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a run gate")
+    reconcile(repo)
+    held = status(repo)
+    assert held["phase"] == "Pending"
+    conditions = held["conditions"]
+    assert isinstance(conditions, list)
+    assert any(c["reason"] == "RunApprovalRequired" for c in conditions)
+    sign_as(repo, keys["carol"])
+    refused = mc("approve", "hello", "--action", "run", "-C", str(repo), "-o", "json")
+    assert refused.exit_code == 0, refused.output
+    assert json.loads(refused.stdout)["open"] is False  # carol is no officer
+    reconcile(repo)
+    assert status(repo)["phase"] == "Pending"
+    sign_as(repo, keys["alice"])
+    assert mc("approve", "hello", "--action", "run", "-C", str(repo)).exit_code == 0
+    reconcile(repo)
+    assert status(repo)["phase"] == "Queued"
+    task = repo / "missions/m/tasks/hello.yaml"
+    task.write_text(task.read_text().replace("title: Say hello", "title: Say hello twice"))
+    git(repo, "commit", "-qam", "change what was approved")
+    reconcile(repo)
+    assert status(repo)["phase"] == "Pending"  # the approval was for the manifest as it was
+    explained = mc("policy", "explain", "hello", "--action", "run", "-C", str(repo), "-o", "json")
+    verdicts = json.loads(explained.stdout)["approvals"]
+    assert [v["counts"] for v in verdicts] == [False, False]
+    assert "not the current one" in verdicts[1]["reason"]
