@@ -153,3 +153,32 @@ def explain(
         _print_gate(gate)
     else:
         emit(_gate_doc(gate), output)
+
+
+@policy_app.command("rollback")
+@handle_errors
+def rollback(
+    policy: str = typer.Argument(..., help="MISSION/POLICY."),
+    to: int = typer.Option(..., "--to", min=1, help="The version whose rules to bring back."),
+    output: Output = output_option(),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+) -> None:
+    """Bring back an earlier version of a policy, through a commit on the desired-state branch.
+
+    The file is restored as it was at version TO, under a new version number (the highest so far,
+    plus one), so that approvals made under the newer versions, or under TO itself, are not
+    replayed."""
+    from reconciler.control.policy_history import rollback as do_rollback
+
+    store = open_store_at(repo, remote)
+    store.sync()
+    if "/" not in policy:
+        raise UsageError(f"say which mission's policy: MISSION/POLICY, not {policy!r}")
+    mission, name = policy.split("/", 1)
+    commit, version = do_rollback(store, mission, name, to)
+    data = {"policy": policy, "restored": to, "version": version, "commit": commit}
+    if output is Output.table:
+        out.print(f"{policy}: version {to}'s rules are back as version {version} ({commit[:12]})", markup=False)
+    else:
+        emit(data, output)

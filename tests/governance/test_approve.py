@@ -366,3 +366,27 @@ def test_a_run_gate_keeps_the_task_pending_until_its_exact_manifest_is_approved(
     verdicts = json.loads(explained.stdout)["approvals"]
     assert [v["counts"] for v in verdicts] == [False, False]
     assert "not the current one" in verdicts[1]["reason"]
+
+
+def test_policy_rollback_brings_back_an_earlier_version_s_rules_as_a_new_version(repo: Path, tmp_path: Path) -> None:
+    public = {n: keypair(tmp_path, n).with_suffix(".pub").read_text().strip() for n in ("alice", "carol")}
+    write(repo, "principals.yaml", PRINCIPALS.format(alice=public["alice"], carol=public["carol"]))
+    write(repo, "missions/m/policies/gate.yaml", POLICY)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "gate v3")
+    stricter = POLICY.replace("version: 3", "version: 4").replace("approvals: 1", "approvals: 2")
+    write(repo, "missions/m/policies/gate.yaml", stricter)
+    git(repo, "commit", "-qam", "gate v4: two approvals")
+    before = git(repo, "rev-parse", "main").strip()
+    result = mc("policy", "rollback", "m/gate", "--to", "3", "-C", str(repo), "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["restored"], data["version"]) == (3, 5)
+    assert git(repo, "rev-parse", "main~1").strip() == before  # one commit on top, by compare-and-swap
+    restored = git(repo, "show", "main:missions/m/policies/gate.yaml")
+    assert "version: 5" in restored
+    assert "approvals: 1" in restored
+    assert mc("validate", str(repo), "--rev", "main").exit_code == 0
+    missing = mc("policy", "rollback", "m/gate", "--to", "9", "-C", str(repo))
+    assert missing.exit_code == 2
+    assert "never had version 9; it had [3, 4, 5]" in missing.stderr
