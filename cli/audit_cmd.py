@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
+from cli.audit_verify import verify
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import open_store_at, remote_option, task_key
 
@@ -41,6 +43,23 @@ def _print(doc: dict[str, Any]) -> None:
         line(f"  spend      {doc['spend']['tokens']} tokens, ${doc['spend']['cost_usd']:.4f} over every attempt")
 
 
+class _AuditGroup(TyperGroup):
+    """`mc audit TASK` is `mc audit show TASK`: any first word that is not a subcommand is a task."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+audit_app = typer.Typer(
+    cls=_AuditGroup,
+    help="The audit trail: `mc audit TASK` (its chain of custody) and `mc audit verify`.",
+    no_args_is_help=True,
+)
+
+
+@audit_app.command("show")
 @handle_errors
 def audit(
     task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
@@ -59,3 +78,6 @@ def audit(
         _print(doc)
     else:
         emit(doc, output)
+
+
+audit_app.command("verify")(verify)

@@ -6,7 +6,7 @@ import typer
 
 from cli import agent_cmd
 from cli.approve_cmd import approve, policy_app
-from cli.audit_cmd import audit
+from cli.audit_cmd import audit_app
 from cli.common import McGroup
 from cli.effect_cmd import effect_app
 from cli.get_cmd import describe, get
@@ -52,7 +52,7 @@ app.add_typer(service_app, name="reconciler")
 app.add_typer(effect_app, name="effect")
 app.add_typer(policy_app, name="policy")
 app.command()(approve)
-app.command()(audit)
+app.add_typer(audit_app, name="audit")
 for _command in (
     agent_cmd.claim,
     agent_cmd.heartbeat,

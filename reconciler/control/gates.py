@@ -161,9 +161,9 @@ def _still_declared(then: Principals, now: Principals) -> Principals:
     return replace(then, principals=kept)
 
 
-def desired_at(store: Store) -> tuple[DesiredState, str]:
-    """The desired state on the desired-state branch's tip, and that commit."""
-    tip = store.require_desired()
+def desired_at(store: Store, commit: str | None = None) -> tuple[DesiredState, str]:
+    """The desired state at `commit` (default: the desired-state branch's tip), and that commit."""
+    tip = commit or store.require_desired()
     tree = store.repo[tip].peel(pygit2.Commit).tree
     return index(load(GitSource(store.repo, tree)).manifests()), tip
 

@@ -390,3 +390,54 @@ def test_policy_rollback_brings_back_an_earlier_version_s_rules_as_a_new_version
     missing = mc("policy", "rollback", "m/gate", "--to", "9", "-C", str(repo))
     assert missing.exit_code == 2
     assert "never had version 9; it had [3, 4, 5]" in missing.stderr
+
+
+def test_audit_verify_holds_for_a_clean_record_and_names_tampering(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, keys = awaiting
+    sign_as(repo, keys["alice"])
+    assert mc("approve", "m/hello", "-C", str(repo)).exit_code == 0
+    reconcile(repo)
+    clean = mc("audit", "verify", "-C", str(repo))
+    assert clean.exit_code == 0, clean.output
+    assert "0 inconsistencies" in clean.stdout
+
+    copy = repo.parent / "tampered"
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(copy / ".git")], check=True)
+    subprocess.run(["git", "-C", str(copy), "config", "--bool", "core.bare", "false"], check=True)
+    result = str(status(repo)["result_commit"])
+    tree = git(copy, "rev-parse", f"{result}^{{tree}}").strip()
+    forged_result = subprocess.run(
+        ["git", "-c", "user.name=x", "-c", "user.email=x@x", "-C", str(copy), "commit-tree", tree, "-p", result],
+        input="Result of m/hello\n\nMC-Task: m/hello\nMC-Generation: 1\nMC-Kind: result\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    git(copy, "update-ref", "refs/heads/mc/work/m/hello", forged_result)  # a result no lease completed
+    main = git(copy, "rev-parse", "main").strip()
+    parents = ["-p", main, "-p", forged_result]
+    sneaky = subprocess.run(
+        ["git", "-c", "user.name=x", "-c", "user.email=x@x", "-C", str(copy), "commit-tree", tree, *parents],
+        input="Publish m/hello\n\nMC-Task: m/hello\nMC-Approved-By: alice SHA256:forged 0000\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    git(copy, "update-ref", "refs/heads/main", sneaky)  # a publication of it, claiming alice approved
+    found = mc("audit", "verify", "-C", str(copy), "-o", "json")
+    assert found.exit_code == 1
+    problems = {f["commit"]: f["problem"] for f in json.loads(found.stdout)}
+    assert "no completed lease records" in problems[forged_result]
+    assert "which no completed lease records" in problems[sneaky]
+
+
+def test_audit_verify_names_a_publication_without_approvals(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, _ = awaiting
+    result = str(status(repo)["result_commit"])
+    git(repo, "merge", "-q", "--no-ff", "-m", "merged without asking", result)  # unsigned: approves nothing
+    merge = git(repo, "rev-parse", "main").strip()
+    found = mc("audit", "verify", "-C", str(repo), "-o", "json")
+    assert found.exit_code == 1
+    [finding] = json.loads(found.stdout)
+    assert (finding["commit"], finding["task"]) == (merge, "m/hello")
+    assert "a publication without the approvals it needs (unsigned)" in finding["problem"]

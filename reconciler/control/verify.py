@@ -1,0 +1,143 @@
+"""`mc audit verify`: re-check, from Git alone, what the record claims.
+
+- Fencing: every result commit on a work branch (`MC-Kind: result`) is the result of a lease
+  generation that the lease chain records as completed with exactly that commit; a result from
+  a stale generation, or a forged trailer, is named.
+- Publication: every merge of a result into the desired-state branch (our publication merges,
+  and any other merge of a task's result) rests on approvals that count now: the task's publish
+  gate, evaluated for that result against the approval chains and merges, under the principals
+  as of the merge's first parent, is open. A publication without approvals is named.
+
+Each finding is one line naming the commit and what is wrong; none means the record holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pygit2
+
+from reconciler.control.gates import Gates, desired_at
+from reconciler.gitstate.leases import lease_at
+from reconciler.gitstate.refs import LEASES_PREFIX, WORK_PREFIX, lease_ref
+from reconciler.gitstate.store import Store
+from reconciler.vocabulary.errors import CorruptState
+from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.kinds import PolicyAction
+from reconciler.vocabulary.leases import LeaseState
+from reconciler.vocabulary.trailers import Trailer, WorkKind, parse
+
+SCAN = 2000  # commits read per chain or branch
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    task: str
+    commit: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.commit[:12]}: {self.problem}"
+
+
+def _completed(store: Store, key: TaskKey) -> dict[str, int]:
+    """Result commit -> the generation whose lease chain records it as completed."""
+    out: dict[str, int] = {}
+    tip = store.read(lease_ref(key))
+    commit = store.repo[tip].peel(pygit2.Commit) if tip else None
+    for _ in range(SCAN):
+        if commit is None:
+            break
+        try:
+            lease = lease_at(store.repo, str(commit.id))
+        except CorruptState:
+            lease = None
+        if lease is not None and lease.state is LeaseState.COMPLETED and lease.result_commit:
+            out[lease.result_commit] = lease.generation
+        commit = commit.parents[0] if commit.parents else None
+    return out
+
+
+def _tasks(store: Store, mission: str | None) -> list[TaskKey]:
+    keys = set()
+    for ref in store.repo.references.iterator():
+        for prefix in (LEASES_PREFIX, WORK_PREFIX):
+            if ref.name.startswith(prefix):
+                name = ref.name[len(prefix) :]
+                if name.count("/") == 1 and (mission is None or name.startswith(mission + "/")):
+                    keys.add(TaskKey(name))
+    return sorted(keys)
+
+
+def verify(store: Store, mission: str | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    main = store.require_desired()
+    gates = Gates(store)
+    for key in _tasks(store, mission):
+        completed = _completed(store, key)
+        findings += _fencing(store, key, completed)
+        findings += _publications(store, gates, main, key, completed)
+    return findings
+
+
+def _fencing(store: Store, key: TaskKey, completed: dict[str, int]) -> list[Finding]:
+    out = []
+    tip = store.read(WORK_PREFIX + key)
+    commit = store.repo[tip].peel(pygit2.Commit) if tip else None
+    for _ in range(SCAN):
+        if commit is None:
+            break
+        claims = parse(commit.message)
+        if claims.get(Trailer.KIND) == WorkKind.RESULT:
+            cid = str(commit.id)
+            if cid not in completed:
+                out.append(
+                    Finding(
+                        key,
+                        cid,
+                        f"a result commit (generation {claims.get(Trailer.GENERATION, '?')}) that no completed "
+                        "lease records: from a stale generation, or forged",
+                    )
+                )
+            elif str(completed[cid]) != claims.get(Trailer.GENERATION):
+                out.append(
+                    Finding(
+                        key,
+                        cid,
+                        f"its MC-Generation says {claims.get(Trailer.GENERATION)}, the lease chain {completed[cid]}",
+                    )
+                )
+        commit = commit.parents[0] if commit.parents else None
+    return out
+
+
+def _publications(store: Store, gates: Gates, main: str, key: TaskKey, completed: dict[str, int]) -> list[Finding]:
+    """Every merge of the task's result into the branch, judged under the desired state just
+    before it (its first parent): the policy and principals in force when it was published."""
+    out = []
+    commit = store.repo[main].peel(pygit2.Commit)
+    for _ in range(SCAN):
+        claims = parse(commit.message)
+        merged = {str(p) for p in commit.parent_ids[1:]}
+        ours = claims.get(Trailer.TASK) == key and Trailer.APPROVED_BY in claims
+        results = [r for r in merged if r in completed]
+        if ours or results:
+            result = results[0] if results else next(iter(merged), "")
+            if ours and result not in completed:
+                out.append(Finding(key, str(commit.id), f"publishes {result[:12]}, which no completed lease records"))
+            else:
+                # ours: judged as the pass before it saw it; a person's merge: it is itself the approval
+                at = str(commit.parent_ids[0]) if ours else str(commit.id)
+                then, _ = desired_at(store, at)
+                task = {t.key: t for t in then.tasks()}.get(key)
+                gate = gates.gate(then, at, task, PolicyAction.PUBLISH, result) if task else None
+                if gate is None or not (gate.governed and gate.open):
+                    reasons = (
+                        [v.reason for v in gate.verdicts if not v.counts] if gate else ["the task was not declared"]
+                    )
+                    why = "; ".join(reasons) or "no approval at all"
+                    out.append(Finding(key, str(commit.id), f"a publication without the approvals it needs ({why})"))
+        if not commit.parents:
+            break
+        commit = commit.parents[0]
+    return out
