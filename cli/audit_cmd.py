@@ -81,3 +81,19 @@ def audit(
 
 
 audit_app.command("verify")(verify)
+
+
+@audit_app.command("export")
+@handle_errors
+def export(
+    task: str = typer.Argument(..., help="MISSION/TASK, or TASK."),
+    mission: str | None = typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="The task's mission."),
+    repo: str = repo_option(),
+    remote: str | None = remote_option(),
+) -> None:
+    """Print TASK's receipt as an in-toto statement (subject: the published commit), JSON."""
+    from reconciler.control.receipt import receipt, statement
+
+    store = open_store_at(repo, remote)
+    store.sync()
+    emit(statement(receipt(store, task_key(store, task, mission))), Output.json)

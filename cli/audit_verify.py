@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
 from cli.store_opts import open_store_at, remote_option
+from reconciler.vocabulary.errors import UsageError
 
 
 @handle_errors
 def verify(
     mission: str | None = typer.Option(None, "--mission", "-m", envvar="MC_MISSION", help="Only this mission."),
+    statement: Path | None = typer.Option(
+        None, "--statement", help="Check an in-toto statement (`mc audit export`) against the repository instead."
+    ),
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
@@ -21,6 +29,9 @@ def verify(
 
     store = open_store_at(repo, remote)
     store.sync()
+    if statement is not None:
+        _check_statement(store, statement, output)
+        return
     findings = do_verify(store, mission)
     if output is Output.table:
         for finding in findings:
@@ -29,4 +40,24 @@ def verify(
     else:
         emit([{"task": f.task, "commit": f.commit, "problem": f.problem} for f in findings], output)
     if findings:
+        raise typer.Exit(1)
+
+
+def _check_statement(store: Any, path: Path, output: Output) -> None:
+    from reconciler.control.receipt import statement_findings
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not JSON: {exc}") from None
+    problems = statement_findings(store, data)
+    if output is Output.table:
+        for problem in problems:
+            out.print(f"{path}: {problem}", markup=False, highlight=False)
+        out.print("the statement holds" if not problems else f"{len(problems)} inconsistencies")
+    else:
+        emit({"statement": str(path), "problems": problems}, output)
+    if problems:
         raise typer.Exit(1)

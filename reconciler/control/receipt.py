@@ -149,3 +149,41 @@ def _publication(store: Store, main: str, key: TaskKey, result: str | None) -> d
             break
         commit = commit.parents[0]
     return None
+
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://missioncontrol.dev/receipt/v1"
+
+
+def statement(doc: dict[str, Any]) -> dict[str, Any]:
+    """An in-toto statement: subject, the published commit (or the result, if not published);
+    predicate, the receipt."""
+    published = (doc.get("publication") or {}).get("commit")
+    commit = published or doc.get("result")
+    if not commit:
+        raise NotFound(f"{doc['task']} has no result to attest yet", task=doc["task"])
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": f"missioncontrol:{doc['task']}", "digest": {"gitCommit": commit}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": doc,
+    }
+
+
+def statement_findings(store: Store, data: Any) -> list[str]:
+    """What in a statement the repository does not bear out (empty: it holds)."""
+    if not isinstance(data, dict) or data.get("_type") != STATEMENT_TYPE or data.get("predicateType") != PREDICATE_TYPE:
+        return ["not a MissionControl in-toto statement"]
+    claimed = data.get("predicate") or {}
+    try:
+        key = TaskKey(str(claimed.get("task", "")))
+        actual = statement(receipt(store, key))
+    except (NotFound, ValueError) as exc:
+        return [f"cannot rebuild the receipt: {exc}"]
+    out = []
+    if data.get("subject") != actual["subject"]:
+        out.append(f"its subject {data.get('subject')} is not {actual['subject']}")
+    for field in ("result", "publication", "approvals", "leases", "work", "effects", "declared"):
+        if claimed.get(field) != actual["predicate"].get(field):
+            out.append(f"{field}: not what the repository records")
+    return out

@@ -441,3 +441,26 @@ def test_audit_verify_names_a_publication_without_approvals(awaiting: tuple[Path
     [finding] = json.loads(found.stdout)
     assert (finding["commit"], finding["task"]) == (merge, "m/hello")
     assert "a publication without the approvals it needs (unsigned)" in finding["problem"]
+
+
+def test_an_exported_in_toto_statement_is_accepted_back_and_a_tampered_one_is_not(
+    awaiting: tuple[Path, dict[str, Path]],
+) -> None:
+    repo, keys = awaiting
+    sign_as(repo, keys["alice"])
+    assert mc("approve", "m/hello", "-C", str(repo)).exit_code == 0
+    reconcile(repo)
+    exported = mc("audit", "export", "m/hello", "-C", str(repo))
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.stdout)
+    assert data["_type"] == "https://in-toto.io/Statement/v1"
+    assert data["subject"][0]["digest"]["gitCommit"] == git(repo, "rev-parse", "main").strip()
+    good = repo.parent / "statement.json"
+    good.write_text(json.dumps(data))
+    assert mc("audit", "verify", "--statement", str(good), "-C", str(repo)).exit_code == 0
+    data["predicate"]["approvals"][0]["principal"] = "bob"
+    bad = repo.parent / "tampered.json"
+    bad.write_text(json.dumps(data))
+    refused = mc("audit", "verify", "--statement", str(bad), "-C", str(repo), "-o", "json")
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["problems"] == ["approvals: not what the repository records"]
