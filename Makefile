@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_claims.py
 	$(BIN)/python benchmarks/bench_idle.py
 	$(BIN)/python benchmarks/bench_mesh.py
+	$(BIN)/python benchmarks/bench_audit.py
 
 # Re-resolve every dependency to its newest allowed version (for Python 3.11+, all platforms).
 lock:

@@ -14,12 +14,12 @@ from dataclasses import replace
 import pygit2
 
 from reconciler.gitstate.approvals import approvals_ref, merge_approvals, read_approvals
-from reconciler.gitstate.history import authors_of
+from reconciler.gitstate.history import authors_by_path
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate, evaluate
 from reconciler.governance.rules import rules_for
 from reconciler.manifests.desired import DesiredState, index
-from reconciler.manifests.layout import PRINCIPALS_FILE, Location
+from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, Location
 from reconciler.manifests.loader import GitSource, load
 from reconciler.manifests.manifest_file import read_manifest
 from reconciler.manifests.model import Principals, Task
@@ -36,6 +36,7 @@ class Gates:
         self.store = store
         self._cache: dict[tuple[str, str | None, str | None, str], Gate] = {}
         self._principals: dict[str, Principals | None] = {}
+        self._authors_cache: dict[str, dict[str, frozenset[str]]] = {}
 
     def tips(
         self, statuses: Mapping[str, TaskStatus], desired: DesiredState | None = None
@@ -125,7 +126,12 @@ class Gates:
     def _authors(self, desired: DesiredState, desired_commit: str, task: Task) -> frozenset[str]:
         """The principals who wrote the task's manifest (their email is an author of a commit
         that changed it): a rule excludes them unless it says `allowAuthor: true`."""
-        emails = authors_of(self.store, desired_commit, task.path)
+        tree = self.store.repo[desired_commit].peel(pygit2.Commit).tree
+        # keyed by the manifests' content: a publication changes work files, not who wrote these
+        manifests = str(tree[MISSIONS_DIR].id) if MISSIONS_DIR in tree else ""
+        if manifests not in self._authors_cache:
+            self._authors_cache[manifests] = authors_by_path(self.store, desired_commit, MISSIONS_DIR)
+        emails = self._authors_cache[manifests].get(task.path, frozenset())
         people = desired.principals.principals if desired.principals is not None else ()
         return frozenset(p.name for p in people if p.email and p.email.lower() in emails)
 

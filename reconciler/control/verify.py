@@ -17,17 +17,21 @@ from dataclasses import dataclass
 
 import pygit2
 
-from reconciler.control.gates import Gates, desired_at
+from reconciler.control.gates import Gates
 from reconciler.gitstate.leases import lease_at
 from reconciler.gitstate.refs import LEASES_PREFIX, WORK_PREFIX, lease_ref
 from reconciler.gitstate.store import Store
+from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE
+from reconciler.manifests.loader import GitSource, Snapshot, load
 from reconciler.vocabulary.errors import CorruptState
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.leases import LeaseState
 from reconciler.vocabulary.trailers import Trailer, WorkKind, parse
 
-SCAN = 2000  # commits read per chain or branch
+SCAN = 2000  # commits read per lease chain or work branch
+HISTORY_SCAN = 100_000  # commits of the desired-state branch read for merges
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +73,32 @@ def _tasks(store: Store, mission: str | None) -> list[TaskKey]:
     return sorted(keys)
 
 
+class _DesiredAt:
+    """Desired state at many commits, each load reusing the manifests parsed before (by blob)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.snapshot: Snapshot | None = None
+        self.cache: dict[str, DesiredState] = {}
+
+    def __call__(self, commit: str) -> DesiredState:
+        tree = self.store.repo[commit].peel(pygit2.Commit).tree
+        # keyed by what holds manifests: publications change work files, not these
+        key = "|".join(str(tree[name].id) if name in tree else "-" for name in (MISSIONS_DIR, PRINCIPALS_FILE))
+        if key not in self.cache:
+            self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
+            self.cache[key] = index(self.snapshot.manifests())
+        return self.cache[key]
+
+
 def verify(store: Store, mission: str | None = None) -> list[Finding]:
     findings: list[Finding] = []
     main = store.require_desired()
-    gates = Gates(store)
+    gates, desired_at, merges = Gates(store), _DesiredAt(store), _merges(store, main)
     for key in _tasks(store, mission):
         completed = _completed(store, key)
         findings += _fencing(store, key, completed)
-        findings += _publications(store, gates, main, key, completed)
+        findings += _publications(store, gates, desired_at, merges, key, completed)
     return findings
 
 
@@ -111,33 +133,52 @@ def _fencing(store: Store, key: TaskKey, completed: dict[str, int]) -> list[Find
     return out
 
 
-def _publications(store: Store, gates: Gates, main: str, key: TaskKey, completed: dict[str, int]) -> list[Finding]:
-    """Every merge of the task's result into the branch, judged under the desired state just
-    before it (its first parent): the policy and principals in force when it was published."""
+@dataclass(frozen=True, slots=True)
+class _Merge:
+    commit: str
+    first_parent: str
+    merged: frozenset[str]  # the other parents
+    task: str | None  # MC-Task, on our publication merges (those with MC-Approved-By)
+
+
+def _merges(store: Store, main: str) -> list[_Merge]:
+    """Every merge on the branch's first-parent history (read once for all tasks)."""
     out = []
     commit = store.repo[main].peel(pygit2.Commit)
-    for _ in range(SCAN):
-        claims = parse(commit.message)
-        merged = {str(p) for p in commit.parent_ids[1:]}
-        ours = claims.get(Trailer.TASK) == key and Trailer.APPROVED_BY in claims
-        results = [r for r in merged if r in completed]
-        if ours or results:
-            result = results[0] if results else next(iter(merged), "")
-            if ours and result not in completed:
-                out.append(Finding(key, str(commit.id), f"publishes {result[:12]}, which no completed lease records"))
-            else:
-                # ours: judged as the pass before it saw it; a person's merge: it is itself the approval
-                at = str(commit.parent_ids[0]) if ours else str(commit.id)
-                then, _ = desired_at(store, at)
-                task = {t.key: t for t in then.tasks()}.get(key)
-                gate = gates.gate(then, at, task, PolicyAction.PUBLISH, result) if task else None
-                if gate is None or not (gate.governed and gate.open):
-                    reasons = (
-                        [v.reason for v in gate.verdicts if not v.counts] if gate else ["the task was not declared"]
-                    )
-                    why = "; ".join(reasons) or "no approval at all"
-                    out.append(Finding(key, str(commit.id), f"a publication without the approvals it needs ({why})"))
+    for _ in range(HISTORY_SCAN):
+        if len(commit.parent_ids) > 1:
+            claims = parse(commit.message)
+            ours = claims.get(Trailer.TASK) if Trailer.APPROVED_BY in claims else None
+            merged = frozenset(str(p) for p in commit.parent_ids[1:])
+            out.append(_Merge(str(commit.id), str(commit.parent_ids[0]), merged, ours))
         if not commit.parents:
             break
         commit = commit.parents[0]
+    return out
+
+
+def _publications(
+    store: Store, gates: Gates, desired_at: _DesiredAt, merges: list[_Merge], key: TaskKey, completed: dict[str, int]
+) -> list[Finding]:
+    """Every merge of the task's result into the branch, judged under the desired state just
+    before it (its first parent): the policy and principals in force when it was published."""
+    out = []
+    for merge in merges:
+        ours = merge.task == key
+        results = sorted(r for r in merge.merged if r in completed)
+        if not (ours or results):
+            continue
+        result = results[0] if results else min(merge.merged)
+        if ours and result not in completed:
+            out.append(Finding(key, merge.commit, f"publishes {result[:12]}, which no completed lease records"))
+            continue
+        # ours: judged as the pass before it saw it; a person's merge: it is itself the approval
+        at = merge.first_parent if ours else merge.commit
+        then = desired_at(at)
+        task = {t.key: t for t in then.tasks()}.get(key)
+        gate = gates.gate(then, at, task, PolicyAction.PUBLISH, result) if task else None
+        if gate is None or not (gate.governed and gate.open):
+            reasons = [v.reason for v in gate.verdicts if not v.counts] if gate else ["the task was not declared"]
+            why = "; ".join(reasons) or "no approval at all"
+            out.append(Finding(key, merge.commit, f"a publication without the approvals it needs ({why})"))
     return out
