@@ -342,7 +342,8 @@ class Reconciler:
                 except PublishConflict as exc:
                     self.publish_held[key] = str(exc)
                     continue
-                except Conflict:  # the branch moved under us: the next pass reads it and tries again
+                except Conflict as exc:  # the branch moved under us: the next pass reads it and tries again
+                    self.publish_held[key] = f"publication lost a race ({exc}); tried again at the next pass"
                     continue
             self.publish_held.pop(key, None)
             out[key] = result

@@ -35,5 +35,5 @@ def replace_file(store: Store, path: str, data: bytes, message: str) -> str:
     tip = repo[main].peel(pygit2.Commit)
     tree = _replace(repo, tip.tree, path.split("/"), repo.create_blob(data))
     commit = str(repo.create_commit(None, who, who, message, tree, [tip.id]))
-    store.transact([Update(store.desired_ref, commit, main)])
+    store.transact([Update(store.branch_ref, commit, main)])
     return commit

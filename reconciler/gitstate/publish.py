@@ -52,7 +52,7 @@ def publish(
     trailers: dict[Trailer, object] = {Trailer.TASK: key, **facts, Trailer.APPROVED_BY: list(approvals)}
     message = compose(f"Publish {key}: result {result[:12]}", trailers)
     commit = write_commit(store.repo, RECONCILER, message, tree, [main, result])
-    store.transact([Update(store.desired_ref, commit, main), *fence.updates], fence.verifies)
+    store.transact([Update(store.branch_ref, commit, main), *fence.updates], fence.verifies)
     return commit
 
 

@@ -49,7 +49,8 @@ class Store:
     def __init__(self, repo: pygit2.Repository, branch: str | None = None) -> None:
         self.repo = repo
         self.branch = desired_branch(repo, branch)
-        self.desired_ref = f"refs/heads/{self.branch}"
+        self.desired_ref = f"refs/heads/{self.branch}"  # where this clone reads desired state
+        self.branch_ref = f"refs/heads/{self.branch}"  # the branch itself where it is decided (here)
 
     def where(self) -> str:
         return self.repo.workdir or self.repo.path
@@ -160,7 +161,9 @@ class RemoteStore(Store):
         # The remote accepted: that is the outcome. Mirror it locally where the local copy is
         # still at the old value; if a concurrent fetch in this clone moved or locked it, the
         # mirror is already newer or the next sync brings it (never raise: we did win).
-        mirror = [Update(u.ref, u.new, u.old) for u in updates]
+        # the desired-state branch is mirrored to its remote-tracking ref, never to the clone's own
+        # branch of that name (someone may have it checked out, with work of their own)
+        mirror = [Update(self.desired_ref if u.ref == self.branch_ref else u.ref, u.new, u.old) for u in updates]
         try:
             transact(self.repo, mirror)
         except Conflict:
