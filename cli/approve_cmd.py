@@ -81,7 +81,7 @@ def _gate(
     store.sync()
     key = task_key(store, task, mission)
     state, commit = desired_at(store)
-    declared = {t.key: t for t in state.tasks()}.get(key)
+    declared = state.task(key)
     if declared is None:
         raise UsageError(f"{key} is not declared on {store.branch}")
     if action is Action.run:  # what a run approval approves: the task's manifest as main has it

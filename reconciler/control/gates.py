@@ -37,16 +37,22 @@ class Gates:
         self._cache: dict[tuple[str, str | None, str | None, str], Gate] = {}
         self._principals: dict[str, Principals | None] = {}
         self._authors_cache: dict[str, dict[str, frozenset[str]]] = {}
+        # the tasks whose approval chains matter, for the statuses and desired state last seen
+        self._waiting: tuple[object, object, list[str]] = (None, None, [])
 
     def tips(
         self, statuses: Mapping[str, TaskStatus], desired: DesiredState | None = None
     ) -> tuple[tuple[str, str | None], ...]:
         """The approval chains that can open a gate now, a pass's input: those of results awaiting
         approval, and of Pending tasks a `run` rule governs."""
-        waiting = {k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL}
-        if desired is not None:
-            waiting |= set(self.run_gated(desired, statuses))
-        return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in sorted(waiting))
+        seen_statuses, seen_desired, waiting = self._waiting
+        if statuses is not seen_statuses or desired is not seen_desired:  # a no-op pass scans nothing
+            found = {k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL}
+            if desired is not None:
+                found |= set(self.run_gated(desired, statuses))
+            waiting = sorted(found)
+            self._waiting = (statuses, desired, waiting)
+        return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in waiting)
 
     @staticmethod
     def run_gated(desired: DesiredState, statuses: Mapping[str, TaskStatus]) -> list[str]:
@@ -68,9 +74,8 @@ class Gates:
     def open(self, desired: DesiredState, desired_commit: str, statuses: Mapping[str, TaskStatus]) -> dict[str, Gate]:
         """Task key -> its open publish gate, for results awaiting approval."""
         out: dict[str, Gate] = {}
-        tasks = {t.key: t for t in desired.tasks()}
         for key, tip in self.tips(statuses):
-            task, st = tasks.get(TaskKey(key)), statuses[key]
+            task, st = desired.task(TaskKey(key)), statuses[key]
             if task is None or st.result_commit is None:
                 continue
             gate = self.gate(desired, desired_commit, task, PolicyAction.PUBLISH, st.result_commit, tip)
@@ -83,10 +88,10 @@ class Gates:
     ) -> dict[str, str]:
         """Task key -> the manifest (blob id) whose `run` gate is open, for Pending governed tasks."""
         out: dict[str, str] = {}
-        tasks = {t.key: t for t in desired.tasks()}
         for key in self.run_gated(desired, statuses):
-            spec = specs.get(key)
-            gate = self.gate(desired, desired_commit, tasks[TaskKey(key)], PolicyAction.RUN, spec)
+            spec, task = specs.get(key), desired.task(TaskKey(key))
+            assert task is not None  # run_gated names declared tasks only
+            gate = self.gate(desired, desired_commit, task, PolicyAction.RUN, spec)
             if spec is not None and gate.governed and gate.open:
                 out[key] = spec
         return out

@@ -9,14 +9,13 @@ taken from a log or a cache.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any
 
 import pygit2
 
 from reconciler.control.gates import Gates, desired_at
 from reconciler.gitstate.effects import read_effects
+from reconciler.gitstate.history import added_by
 from reconciler.gitstate.leases import lease_at
 from reconciler.gitstate.refs import lease_ref, work_ref
 from reconciler.gitstate.status import read_status
@@ -33,7 +32,7 @@ SCAN = 500  # commits of a chain or branch read at most
 
 def receipt(store: Store, key: TaskKey) -> dict[str, Any]:
     state, main = desired_at(store)
-    task = {t.key: t for t in state.tasks()}.get(key)
+    task = state.task(key)
     st = read_status(store).tasks.get(key)
     if task is None and st is None:
         raise NotFound(f"no task {key} in the desired state or the status", task=key)
@@ -63,19 +62,10 @@ def receipt(store: Store, key: TaskKey) -> dict[str, Any]:
 
 
 def _declared(store: Store, main: str, path: str) -> dict[str, Any] | None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    fmt = "--format=%H%x00%an <%ae>%x00%aI"
-    proc = subprocess.run(
-        ["git", "--git-dir", store.repo.path, "log", "--diff-filter=A", fmt, main, "--", path],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if not lines:
+    found = added_by(store, main, path)
+    if found is None:
         return None
-    commit, author, at = lines[-1].split("\0")
+    commit, author, at = found
     return {"commit": commit, "author": author, "at": at, "path": path}
 
 

@@ -175,7 +175,7 @@ def _publications(
         # ours: judged as the pass before it saw it; a person's merge: it is itself the approval
         at = merge.first_parent if ours else merge.commit
         then = desired_at(at)
-        task = {t.key: t for t in then.tasks()}.get(key)
+        task = then.task(key)
         gate = gates.gate(then, at, task, PolicyAction.PUBLISH, result) if task else None
         if gate is None or not (gate.governed and gate.open):
             reasons = [v.reason for v in gate.verdicts if not v.counts] if gate else ["the task was not declared"]

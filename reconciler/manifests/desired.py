@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Principals, Task
+from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 
 
@@ -45,6 +46,11 @@ class DesiredState:
     def tasks(self) -> Iterable[Task]:
         for state in self.missions.values():
             yield from state.tasks.values()
+
+    def task(self, key: TaskKey) -> Task | None:
+        """The task `mission/name`, or None if it is not declared."""
+        ms = self.missions.get(key.mission)
+        return ms.tasks.get(key.name) if ms is not None else None
 
 
 def index(files: Iterable[ManifestFile]) -> DesiredState:

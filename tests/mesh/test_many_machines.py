@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, MC, env, git
 from tests.gitserver import GitDaemon
+from tests.mesh.test_node import processes_with
 from tests.running import Running, wait_for
 
 MC_MESH = str(Path(MC).parent / "mc-mesh")
@@ -143,7 +144,7 @@ def test_a_node_killed_mid_task_loses_it_to_the_other_node(tmp_path: Path, serve
                 node.terminate()
                 node.wait(timeout=30)
         reconciler.stop()
-        for pid in _processes_with(marker):  # the dead node's orphan; a restarted node stops them
+        for pid in processes_with(marker):  # the dead node's orphan; a restarted node stops them
             os.kill(pid, signal.SIGKILL)
     lease = lease_at(observer, "parse-documents")
     assert lease is not None
@@ -158,15 +159,3 @@ def test_a_node_killed_mid_task_loses_it_to_the_other_node(tmp_path: Path, serve
     git(observer, "fetch", "-q", "origin", "+refs/heads/mc/*:refs/heads/mc/*")
     result = git(observer, "log", "-1", "--format=%B", "refs/heads/mc/work/loan-approval/parse-documents")
     assert "MC-Generation: 2" in result  # the only result: none from the dead node's generation
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return [pid for pid in found if pid != os.getpid()]
