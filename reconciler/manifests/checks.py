@@ -11,7 +11,7 @@ from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, mission_f
 from reconciler.manifests.loader import Snapshot
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import Policy, Task
-from reconciler.vocabulary.kinds import Kind
+from reconciler.vocabulary.kinds import Kind, PrincipalKind
 
 
 class _Checker:
@@ -69,6 +69,17 @@ class _Checker:
             if person.name in names:
                 self.add(p.path, ("spec", "principals", i, "name"), f"duplicate principal {person.name!r}", "unique")
             names.add(person.name)
+            if (person.kind is PrincipalKind.AGENT) != (person.agent is not None):
+                where, field = (
+                    (("spec", "principals", i, "agent"), "agent")
+                    if person.agent
+                    else (("spec", "principals", i, "kind"), "kind")
+                )
+                self.add(
+                    p.path,
+                    where,
+                    f"'agent' names the agent (MISSION/AGENT) of a principal of kind agent, and only of one ({field})",
+                )
         groups: dict[str, set[str]] = {}
         for i, group in enumerate(p.groups):
             if group.name in groups:

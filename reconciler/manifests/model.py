@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.kinds import Kind, PolicyAction, PolicyState
+from reconciler.vocabulary.kinds import Kind, PolicyAction, PolicyState, PrincipalKind
 from reconciler.vocabulary.spend import SpendLimit
 
 
@@ -144,10 +144,19 @@ class SigstoreIdentity:
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
-    kind: str = "human"
+    kind: PrincipalKind = PrincipalKind.HUMAN
     email: str = ""
     ssh_keys: tuple[str, ...] = ()
     sigstore: tuple[SigstoreIdentity, ...] = ()
+    agent: str | None = None  # for kind agent: MISSION/AGENT
+
+    @property
+    def agent_id(self) -> str | None:
+        """The id of the agent this principal is (kind agent), as its commits name it."""
+        if self.agent is None:
+            return None
+        mission, _, name = self.agent.partition("/")
+        return agent_id(mission, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +293,11 @@ def _build_principals(doc: Mapping[str, Any], meta: Meta, mission: str | None, p
     people = tuple(
         Principal(
             p["name"],
-            p.get("kind", "human"),
+            PrincipalKind(p.get("kind", "human")),
             p.get("email", ""),
             tuple(p.get("sshKeys", ())),
             tuple(SigstoreIdentity(i["issuer"], i["subject"]) for i in p.get("sigstore", ())),
+            p.get("agent"),
         )
         for p in s["principals"]
     )

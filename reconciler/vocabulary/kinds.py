@@ -23,6 +23,25 @@ class PolicyAction(StrEnum):
     CHANGE_PRINCIPALS = "change-principals"
 
 
+class PrincipalKind(StrEnum):
+    """Who a principal is. People and CI identities approve; nodes and reconcilers sign the
+    custody commits they write and never approve; an agent's key never approves its own work."""
+
+    HUMAN = "human"
+    CI = "ci"
+    NODE = "node"  # a mesh node: signs the lease, result and effect commits it writes
+    RECONCILER = "reconciler"  # a reconciler: signs its status commits
+    AGENT = "agent"  # an AI agent (`agent: MISSION/NAME`): excluded from approving what it ran
+
+    @property
+    def approves(self) -> bool:
+        return self in (PrincipalKind.HUMAN, PrincipalKind.CI, PrincipalKind.AGENT)
+
+    @property
+    def custodian(self) -> bool:
+        return self in (PrincipalKind.NODE, PrincipalKind.RECONCILER)
+
+
 class PolicyState(StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
