@@ -13,27 +13,29 @@ from dataclasses import replace
 
 import pygit2
 
+from reconciler.control.governed import Governance
 from reconciler.gitstate.approvals import approvals_ref, merge_approvals, read_approvals
 from reconciler.gitstate.history import authors_by_path
+from reconciler.gitstate.publish import result_facts
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate, evaluate
 from reconciler.governance.rules import rules_for
 from reconciler.manifests.desired import DesiredState, index
-from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, Location
+from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE
 from reconciler.manifests.loader import GitSource, load
-from reconciler.manifests.manifest_file import read_manifest
 from reconciler.manifests.model import Principals, Task
 from reconciler.vocabulary.approvals import ApprovalRecord
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.kinds import Kind, PolicyAction
+from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.phases import Phase
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import Trailer
 
 
 class Gates:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, governance: Governance | None = None) -> None:
         self.store = store
+        self.governance = governance or Governance(store)
         self._cache: dict[tuple[str, str | None, str | None, str], Gate] = {}
         self._principals: dict[str, Principals | None] = {}
         self._authors_cache: dict[str, dict[str, frozenset[str]]] = {}
@@ -124,6 +126,7 @@ class Gates:
             records,
             lambda record: self._principals_at(record, desired_commit),
             self._authors(desired, desired_commit, task),
+            executors=self._executors(desired, commit) if action is PolicyAction.PUBLISH else frozenset(),
         )
         self._cache[(key + action, tip, commit, desired_commit)] = gate
         return gate
@@ -139,6 +142,13 @@ class Gates:
         emails = self._authors_cache[manifests].get(task.path, frozenset())
         people = desired.principals.principals if desired.principals is not None else ()
         return frozenset(p.name for p in people if p.email and p.email.lower() in emails)
+
+    def _executors(self, desired: DesiredState, result: str | None) -> frozenset[str]:
+        """The agent principals that ran the task: the agent the result commit names."""
+        if result is None or desired.principals is None:
+            return frozenset()
+        agent = result_facts(self.store, result).get(Trailer.AGENT)
+        return frozenset(p.name for p in desired.principals.principals if agent and p.agent_id == agent)
 
     def _principals_at(self, record: ApprovalRecord, desired_commit: str) -> tuple[Principals | None, str | None]:
         """`principals.yaml` as of the desired-state commit the approval names, which must be in
@@ -157,8 +167,10 @@ class Gates:
         return _still_declared(then, now), None
 
     def _read(self, commit: str) -> Principals | None:
+        """The principals in force at `commit` (a change to them counts once approved)."""
         if commit not in self._principals:
-            self._principals[commit] = _principals(self.store.repo, commit)
+            blob = self.governance.at(commit).files.get(PRINCIPALS_FILE)
+            self._principals[commit] = self.governance.principals(blob) if blob else None
         return self._principals[commit]
 
 
@@ -172,18 +184,12 @@ def _still_declared(then: Principals, now: Principals) -> Principals:
     return replace(then, principals=kept)
 
 
-def desired_at(store: Store, commit: str | None = None) -> tuple[DesiredState, str]:
-    """The desired state at `commit` (default: the desired-state branch's tip), and that commit."""
+def desired_at(
+    store: Store, commit: str | None = None, governance: Governance | None = None
+) -> tuple[DesiredState, str]:
+    """The desired state at `commit` (default: the desired-state branch's tip), with the policies
+    and principals in force there, and that commit."""
     tip = commit or store.require_desired()
     tree = store.repo[tip].peel(pygit2.Commit).tree
-    return index(load(GitSource(store.repo, tree)).manifests()), tip
-
-
-def _principals(repo: pygit2.Repository, commit: str) -> Principals | None:
-    tree = repo[commit].peel(pygit2.Commit).tree
-    try:
-        blob = tree[PRINCIPALS_FILE].peel(pygit2.Blob)
-    except KeyError:
-        return None
-    mf = read_manifest(PRINCIPALS_FILE, str(blob.id), blob.data, Location(Kind.PRINCIPALS, None))
-    return mf.obj if isinstance(mf.obj, Principals) else None
+    loaded = index(load(GitSource(store.repo, tree)).manifests())
+    return (governance or Governance(store)).desired(loaded, tip), tip

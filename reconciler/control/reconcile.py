@@ -20,6 +20,8 @@ import pygit2
 from reconciler.control.decide import LeaseChange, Plan, Transition, decide
 from reconciler.control.failpoints import failpoint
 from reconciler.control.gates import Gates
+from reconciler.control.governed import Governance
+from reconciler.gitstate.approvals import CHANGES_REF
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
 from reconciler.gitstate.nodes import read_nodes
@@ -102,19 +104,22 @@ class Reconciler:
         self._lease_state: tuple[tuple[str, str], ...] = ()  # the lease tips, sorted: part of a pass's inputs
         self._lease_fingerprint_seen: tuple[object, ...] | None = None
         self._wake_at: float | None = None
-        self.gates = Gates(store)  # the approval gates of results awaiting approval
+        self.governance = Governance(store)  # the policies and principals in force, per commit
+        self.gates = Gates(store, self.governance)  # the approval gates of results awaiting approval
+        self._changes_tip: str | None = None
         self.publish_held: dict[str, str] = {}  # approved results that cannot be merged, and why
 
     def read_desired(self) -> Desired:
         # A missing branch is an error, never "no tasks": that would cancel every task.
         tip = self.store.require_desired()
-        if self.desired is not None and self.desired.commit == tip:
+        changes = self.store.read(CHANGES_REF)  # an approved change to policies brings them into force
+        if self.desired is not None and self.desired.commit == tip and changes == self._changes_tip:
             return self.desired
         tree = self.store.repo[tip].peel(pygit2.Commit).tree
         self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
-        self.desired = Desired(
-            tip, index(self.snapshot.manifests()), _specs(self.snapshot), _invalid_tasks(self.snapshot)
-        )
+        state = self.governance.desired(index(self.snapshot.manifests()), tip)
+        self.desired = Desired(tip, state, _specs(self.snapshot), _invalid_tasks(self.snapshot))
+        self._changes_tip = changes
         return self.desired
 
     def _lease_fingerprint(self) -> tuple[object, ...] | None:
@@ -252,7 +257,13 @@ class Reconciler:
             self.view = read_status(self.store, self.view)
             leases = self.read_leases()
             held = self._held(locked)
-            inputs = (desired.commit, self.view.tip, self._lease_state, self.gates.tips(self.view.tasks, desired.state))
+            inputs = (
+                desired.commit,
+                self._changes_tip,
+                self.view.tip,
+                self._lease_state,
+                self.gates.tips(self.view.tasks, desired.state),
+            )
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
                 break
@@ -293,7 +304,13 @@ class Reconciler:
             self._last_inputs = (
                 None
                 if held
-                else (desired.commit, commit, self._lease_state, self.gates.tips(self.view.tasks, desired.state))
+                else (
+                    desired.commit,
+                    self._changes_tip,
+                    commit,
+                    self._lease_state,
+                    self.gates.tips(self.view.tasks, desired.state),
+                )
             )
             break
         result.seconds = time.perf_counter() - started

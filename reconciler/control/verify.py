@@ -7,6 +7,9 @@
   and any other merge of a task's result) rests on approvals that count now: the task's publish
   gate, evaluated for that result against the approval chains and merges, under the principals
   as of the merge's first parent, is open. A publication without approvals is named.
+- Governance: every change to `principals.yaml` or a policy that the version before it governs
+  carries the approvals that version requires; one that does not is named (it is not in force:
+  decisions ignore it until it is approved).
 
 Each finding is one line naming the commit and what is wrong; none means the record holds.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import pygit2
 
 from reconciler.control.gates import Gates
+from reconciler.control.governed import Governance
 from reconciler.gitstate.leases import lease_at
 from reconciler.gitstate.refs import LEASES_PREFIX, WORK_PREFIX, lease_ref
 from reconciler.gitstate.store import Store
@@ -74,32 +78,57 @@ def _tasks(store: Store, mission: str | None) -> list[TaskKey]:
 
 
 class _DesiredAt:
-    """Desired state at many commits, each load reusing the manifests parsed before (by blob)."""
+    """Desired state at many commits, with the policies and principals in force there, each load
+    reusing the manifests parsed before (by blob)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, governance: Governance) -> None:
         self.store = store
+        self.governance = governance
         self.snapshot: Snapshot | None = None
-        self.cache: dict[str, DesiredState] = {}
+        self.cache: dict[tuple[str, ...], DesiredState] = {}
 
     def __call__(self, commit: str) -> DesiredState:
         tree = self.store.repo[commit].peel(pygit2.Commit).tree
-        # keyed by what holds manifests: publications change work files, not these
-        key = "|".join(str(tree[name].id) if name in tree else "-" for name in (MISSIONS_DIR, PRINCIPALS_FILE))
+        # keyed by what holds manifests (publications change work files, not these) and by the
+        # governed files in force
+        held = tuple(str(tree[name].id) if name in tree else "-" for name in (MISSIONS_DIR, PRINCIPALS_FILE))
+        key = held + tuple(sorted(self.governance.at(commit).files.values()))
         if key not in self.cache:
             self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
-            self.cache[key] = index(self.snapshot.manifests())
+            self.cache[key] = self.governance.desired(index(self.snapshot.manifests()), commit)
         return self.cache[key]
 
 
 def verify(store: Store, mission: str | None = None) -> list[Finding]:
-    findings: list[Finding] = []
     main = store.require_desired()
-    gates, desired_at, merges = Gates(store), _DesiredAt(store), _merges(store, main)
+    governance = Governance(store)
+    findings = _governance(governance, main, mission)
+    gates, desired_at, merges = Gates(store, governance), _DesiredAt(store, governance), _merges(store, main)
     for key in _tasks(store, mission):
         completed = _completed(store, key)
         findings += _fencing(store, key, completed)
         findings += _publications(store, gates, desired_at, merges, key, completed)
     return findings
+
+
+def _governance(governance: Governance, main: str, mission: str | None) -> list[Finding]:
+    """Changes to governed files that the version before them did not allow."""
+    out = []
+    for change in governance.at(main).refused:
+        if mission is not None and change.path != PRINCIPALS_FILE and change.path.split("/")[1] != mission:
+            continue
+        gate = change.gate
+        assert gate is not None  # a change no rule governs is in force
+        have = ", ".join(f"{r.policy}@{r.version} rule {r.rule}: {len(r.counted)} of {r.needs}" for r in gate.rules)
+        why = "; ".join(v.reason for v in gate.verdicts if not v.counts) or "no approval at all"
+        out.append(
+            Finding(
+                change.path,
+                change.commit,
+                f"a {change.action} without the approvals the version before it requires ({have}; {why}): not in force",
+            )
+        )
+    return out
 
 
 def _fencing(store: Store, key: TaskKey, completed: dict[str, int]) -> list[Finding]:

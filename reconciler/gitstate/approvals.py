@@ -1,31 +1,42 @@
-"""Approvals, `refs/mc/approvals/<mission>/<task>`: a chain of signed commits, one per approval.
+"""Approvals, `refs/mc/approvals/<mission>/<task>`: a chain of commits, one per approval; and
+`refs/mc/approvals/_changes`, the approvals of changes to policies and principals.
 
-An approval commit is made by `git commit-tree -S` with the approver's own signing setup
+An SSH approval is a commit made by `git commit-tree -S` with the approver's own signing setup
 (`gpg.format ssh`, `user.signingkey`): MissionControl never holds a private key. Its trailers
-name the task, the action, the exact commit approved, the policy and its version, and the
-desired-state commit whose principals and policies the approver acted under (`MC-Desired`). Its
-tree is empty: the statement is the message, and the signature covers it. Whether an approval
-counts is decided elsewhere (`governance.approvals`), from Git alone, never from this record's
-say-so.
+name the task (or, for a change, the file: `MC-Target`), the action, the exact commit approved,
+the policy and its version, and the desired-state commit whose principals and policies the
+approver acted under (`MC-Desired`). Its tree is empty: the statement is the message, and the
+signature covers it.
+
+A sigstore approval is an unsigned commit on the same chain whose tree holds the statement
+(`statement`, the same text an SSH approval's message would be) and the sigstore bundle over it
+(`bundle.sigstore.json`): the claims are read from the statement, never from the commit.
+
+Whether an approval counts is decided elsewhere (`governance.gate`), from Git alone, never from
+this record's say-so.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
 
 from reconciler.gitstate.refs import ZERO, Update
 from reconciler.gitstate.store import Store
-from reconciler.vocabulary.approvals import ApprovalRecord
+from reconciler.vocabulary.approvals import ApprovalForm, ApprovalRecord
 from reconciler.vocabulary.errors import Conflict, GitFailure, UsageError
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.trailers import Trailer, compose, parse
+from reconciler.vocabulary.trailers import Trailer, compose, identity, parse
 
 APPROVALS_PREFIX = "refs/mc/approvals/"
+CHANGES_REF = APPROVALS_PREFIX + "_changes"  # approvals of changes to policies and principals
 HISTORY_LIMIT = 1000  # approvals read per task: far more than any rule requires
+STATEMENT_FILE = "statement"
+BUNDLE_FILE = "bundle.sigstore.json"
 
 
 def approvals_ref(key: TaskKey) -> str:
@@ -34,24 +45,35 @@ def approvals_ref(key: TaskKey) -> str:
 
 def read_approvals(store: Store, key: TaskKey) -> list[ApprovalRecord]:
     """Every approval recorded for `key`, oldest first."""
-    tip = store.read(approvals_ref(key))
+    return read_chain(store, approvals_ref(key))
+
+
+def read_chain(store: Store, ref: str) -> list[ApprovalRecord]:
+    """Every approval on the chain `ref`, oldest first."""
+    tip = store.read(ref)
     out: list[ApprovalRecord] = []
     commit = store.repo[tip].peel(pygit2.Commit) if tip else None
     while commit is not None and len(out) < HISTORY_LIMIT:
-        signature, signed = commit.gpg_signature
-        out.append(
-            ApprovalRecord(
-                str(commit.id),
-                parse(commit.message),
-                f"{commit.author.name} <{commit.author.email}>",
-                float(commit.commit_time),
-                signature,
-                signed or b"",
-            )
-        )
+        out.append(_record(commit))
         commit = commit.parents[0] if commit.parents else None
     out.reverse()
     return out
+
+
+def _record(commit: pygit2.Commit) -> ApprovalRecord:
+    author = f"{commit.author.name} <{commit.author.email}>"
+    tree = commit.tree
+    if BUNDLE_FILE in tree and STATEMENT_FILE in tree:
+        statement = tree[STATEMENT_FILE].peel(pygit2.Blob).data
+        bundle = tree[BUNDLE_FILE].peel(pygit2.Blob).data
+        claims = parse(statement.decode("utf-8", "replace"))
+        return ApprovalRecord(
+            str(commit.id), claims, author, float(commit.commit_time), bundle, statement, ApprovalForm.SIGSTORE
+        )
+    signature, signed = commit.gpg_signature
+    return ApprovalRecord(
+        str(commit.id), parse(commit.message), author, float(commit.commit_time), signature, signed or b""
+    )
 
 
 MERGE_SCAN = 500  # commits of the desired-state branch searched for a merge of a result
@@ -83,6 +105,7 @@ def merge_approvals(store: Store, main: str, result: str, key: TaskKey, policy: 
                     float(commit.commit_time),
                     signature,
                     signed or b"",
+                    ApprovalForm.MERGE,
                 )
             )
         if not commit.parents:
@@ -91,21 +114,47 @@ def merge_approvals(store: Store, main: str, result: str, key: TaskKey, policy: 
     return out
 
 
-def record_approval(store: Store, key: TaskKey, subject: str, body: str, trailers: dict[Trailer, object]) -> str:
-    """Sign and record one approval (a compare-and-swap on the chain's tip); the commit id."""
+def statement(subject: str, body: str, trailers: dict[Trailer, object]) -> str:
+    """The approval statement: what an SSH approval's commit message says and a sigstore bundle signs."""
+    return compose(subject, trailers, body)
+
+
+def record_approval(store: Store, ref: str, message: str) -> str:
+    """Sign `message` with the approver's key and record it on the chain `ref` (a compare-and-swap
+    on the chain's tip); the commit id."""
     repo = store.repo
     tree = str(repo.TreeBuilder().write())
-    ref = approvals_ref(key)
+    return _append(store, ref, lambda parent: _signed_commit(Path(repo.path), tree, parent, message))
+
+
+def record_sigstore_approval(store: Store, ref: str, statement_bytes: bytes, bundle: bytes, who: str) -> str:
+    """Record a sigstore bundle and the statement it signs on the chain `ref`; the commit id."""
+    repo = store.repo
+    builder = repo.TreeBuilder()
+    builder.insert(STATEMENT_FILE, repo.create_blob(statement_bytes), pygit2.enums.FileMode.BLOB)
+    builder.insert(BUNDLE_FILE, repo.create_blob(bundle), pygit2.enums.FileMode.BLOB)
+    tree = builder.write()
+    sig = pygit2.Signature(*identity(who))
+    message = "Record a sigstore-signed approval\n\nThe statement and its bundle are in this commit's tree.\n"
+
+    def make(parent: str | None) -> str:
+        parents = [pygit2.Oid(hex=parent)] if parent else []
+        return str(repo.create_commit(None, sig, sig, message, tree, parents))
+
+    return _append(store, ref, make)
+
+
+def _append(store: Store, ref: str, make: Callable[[str | None], str]) -> str:
     for _ in range(4):
         store.sync()
         parent = store.read(ref)
-        commit = _signed_commit(Path(repo.path), tree, parent, compose(subject, trailers, body))
+        commit = make(parent)
         try:
             store.transact([Update(ref, commit, parent or ZERO)])
-        except Conflict:  # a concurrent approval moved the chain: sign again on the new tip
+        except Conflict:  # a concurrent approval moved the chain: make it again on the new tip
             continue
         return commit
-    raise GitFailure(f"could not record the approval of {key}: the chain kept moving", task=key)
+    raise GitFailure(f"could not record the approval on {ref}: the chain kept moving")
 
 
 def _signed_commit(git_dir: Path, tree: str, parent: str | None, message: str) -> str:

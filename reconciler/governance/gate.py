@@ -1,12 +1,15 @@
-"""Whether a policy gate is open: which approvals count for an action on a task, and why the
-others do not (`mc policy explain`, and the reconciler's publication decision).
+"""Whether a policy gate is open: which approvals count for an action on a target (a task, or
+a changed policy or principals file), and why the others do not (`mc policy explain`, and the
+reconciler's publication decision).
 
 An approval counts for a rule when all of these hold; otherwise the first that fails is its
-reason: it is signed; the key is one that a principal declares in `principals.yaml` as of the
-desired-state commit the approval names (`MC-Desired`, which must be in `main`'s history); it
-names this mission and task, this action, this policy at its current version, and exactly the
-commit to approve; its principal is one the rule accepts (by name or group) and not the task's
-author (unless the rule allows it); and that principal was not counted already.
+reason: it is signed (an SSH signature, or a sigstore bundle over its statement); the key or
+identity is one that a principal declares in the principals the caller says apply (as of the
+desired-state commit the approval names, or for a change, the version before it); that principal
+is of a kind that approves (never a node or a reconciler); it names this target, this action,
+this policy at its current version, and exactly the commit to approve; its principal is one the
+rule accepts (by name or group), not the agent that ran the task, and not the author (unless the
+rule allows it); and that principal was not counted already.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.governance.rules import rules_for
-from reconciler.governance.signatures import Signer, ssh_signer
+from reconciler.governance.signatures import Signer, sigstore_signer, ssh_signer
 from reconciler.manifests.model import Policy, Principals, Rule, Task
-from reconciler.vocabulary.approvals import ApprovalRecord
+from reconciler.vocabulary.approvals import ApprovalForm, ApprovalRecord
 from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.trailers import Trailer
 
@@ -51,7 +54,7 @@ class RuleStatus:
 
 @dataclass(slots=True)
 class Gate:
-    task: str
+    task: str  # the target: MISSION/TASK, or for a change, the policy or principals file
     action: PolicyAction
     commit: str | None  # what must be approved (the result, for publish)
     rules: list[RuleStatus]
@@ -79,6 +82,18 @@ def _allowed(rule: Rule, principal: str, principals: Principals) -> bool:
     return any(g.name in rule.require.groups and principal in g.members for g in principals.groups)
 
 
+SignerCheck = Callable[[ApprovalRecord, Principals], Signer]
+
+
+def signer_of(record: ApprovalRecord, principals: Principals) -> Signer:
+    """Who signed `record`, by its form: an SSH signature or a sigstore bundle, checked offline
+    against what `principals` declare."""
+    if record.form is ApprovalForm.SIGSTORE:
+        identities = {p.name: [(i.issuer, i.subject) for i in p.sigstore] for p in principals.principals}
+        return sigstore_signer(record.signature, record.signed, identities)
+    return ssh_signer(record.signature, record.signed, {p.name: p.ssh_keys for p in principals.principals})
+
+
 def evaluate(
     task: Task,
     action: PolicyAction,
@@ -87,15 +102,32 @@ def evaluate(
     records: Sequence[ApprovalRecord],
     principals_at: PrincipalsAt,
     authors: frozenset[str] = frozenset(),
-    signer: Callable[[ApprovalRecord, Principals], Signer] | None = None,
+    signer: SignerCheck | None = None,
+    executors: frozenset[str] = frozenset(),
 ) -> Gate:
-    """The gate of `action` on `task` for `commit`, given every approval recorded for the task."""
-    check = signer or (lambda r, p: ssh_signer(r.signature, r.signed, {x.name: x.ssh_keys for x in p.principals}))
+    """The gate of `action` on `task` for `commit`, given every approval recorded for the task;
+    `authors` wrote the task, `executors` are the agent principals that ran it."""
     governing = rules_for(policies, task, action)
+    return judge(str(task.key), action, commit, governing, records, principals_at, authors, executors, signer)
+
+
+def judge(
+    target: str,
+    action: PolicyAction,
+    commit: str | None,
+    governing: Sequence[tuple[Policy, Rule]],
+    records: Sequence[ApprovalRecord],
+    principals_at: PrincipalsAt,
+    authors: frozenset[str] = frozenset(),
+    executors: frozenset[str] = frozenset(),
+    signer: SignerCheck | None = None,
+) -> Gate:
+    """The gate of `action` on `target` for `commit` under the `governing` rules."""
     rules = [RuleStatus(p.name, p.version, r.name, r.require.approvals, _accepts(r)) for p, r in governing]
-    gate = Gate(str(task.key), action, commit, rules, [])
+    gate = Gate(target, action, commit, rules, [])
     for record in records:
-        gate.verdicts.append(_verdict(record, gate, governing, principals_at, authors, check))
+        verdict = _verdict(record, gate, list(governing), principals_at, authors, executors, signer or signer_of)
+        gate.verdicts.append(verdict)
     return gate
 
 
@@ -105,7 +137,8 @@ def _verdict(
     governing: list[tuple[Policy, Rule]],
     principals_at: PrincipalsAt,
     authors: frozenset[str],
-    check: Callable[[ApprovalRecord, Principals], Signer],
+    executors: frozenset[str],
+    check: SignerCheck,
 ) -> Verdict:
     def refuse(reason: str, who: Signer | None = None) -> Verdict:
         return Verdict(record.commit, who.principal if who else None, who.fingerprint if who else "", False, reason)
@@ -116,9 +149,14 @@ def _verdict(
     who = check(record, principals)
     if who.principal is None:
         return refuse(who.reason)
+    kind = next((p.kind for p in principals.principals if p.name == who.principal), None)
+    if kind is not None and not kind.approves:
+        return refuse(f"{who.principal} is a {kind} principal: its key signs custody commits, never approvals", who)
     claims = record.trailers
-    if claims.get(Trailer.TASK) != gate.task:
-        return refuse(f"it approves task {claims.get(Trailer.TASK)!r}, not {gate.task}", who)
+    named = Trailer.TASK if gate.action in (PolicyAction.RUN, PolicyAction.PUBLISH) else Trailer.TARGET
+    if claims.get(named) != gate.task:
+        what = "task" if named is Trailer.TASK else "change to"
+        return refuse(f"it approves {what} {claims.get(named)!r}, not {gate.task}", who)
     if claims.get(Trailer.ACTION) != gate.action:
         return refuse(f"it approves {claims.get(Trailer.ACTION)!r}, not {gate.action}", who)
     if gate.commit is None or claims.get(Trailer.APPROVES) != gate.commit:
@@ -129,8 +167,11 @@ def _verdict(
     for (policy, rule), status in zip(governing, gate.rules, strict=True):
         if claims.get(Trailer.POLICY) != f"{policy.name}@{policy.version}":
             reasons.append(f"it names policy {claims.get(Trailer.POLICY)!r}, not {policy.name}@{policy.version}")
+        elif who.principal in executors:
+            reasons.append(f"{who.principal} is the agent that ran the task; it never approves its own work")
         elif who.principal in authors and not rule.require.allow_author:
-            reasons.append(f"{who.principal} authored the task; rule {rule.name} excludes its author")
+            what = "task" if named is Trailer.TASK else "change"
+            reasons.append(f"{who.principal} authored the {what}; rule {rule.name} excludes its author")
         elif not _allowed(rule, who.principal, principals):
             reasons.append(f"{who.principal} is not one rule {rule.name} accepts ({status.accepts})")
         elif who.principal in status.counted:

@@ -1,18 +1,23 @@
-"""Who signed a commit, checked offline against the keys the principals declare.
+"""Who signed an approval, checked offline against the keys and identities the principals declare.
 
 SSH signatures (`gpg.format ssh`) are checked with `ssh-keygen -Y find-principals` and
 `ssh-keygen -Y verify` against an allowed-signers file built from `principals.yaml` (as of the
-version the caller chooses), never against the local git configuration or keyring.
+version the caller chooses), never against the local git configuration or keyring. Sigstore
+bundles are checked with sigstore's offline verifier (the trust root shipped in the package)
+against each declared identity (issuer and certificate subject); sigstore is imported only here,
+when a bundle is checked.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NAMESPACE = "git"
 SSH_ARMOR = b"-----BEGIN SSH SIGNATURE-----"
@@ -62,6 +67,49 @@ def ssh_signer(signature: bytes | None, signed: bytes, keys: Mapping[str, Sequen
                 match = _FINGERPRINT.search(checked.stdout.decode() + checked.stderr.decode())
                 return Signer(name, match.group(1) if match else "")
         return Signer(None, reason=f"the signature does not verify with {names[0]}'s key (altered after signing?)")
+
+
+def sigstore_signer(
+    bundle: bytes | None, statement: bytes, identities: Mapping[str, Sequence[tuple[str, str]]]
+) -> Signer:
+    """Which principal's sigstore identity (issuer, subject) signed `statement` with `bundle`,
+    verified offline; the fingerprint names the identity."""
+    if bundle is None:
+        return Signer(None, reason="no sigstore bundle")
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle
+    from sigstore.verify import policy
+
+    try:
+        parsed = Bundle.from_json(bundle)
+    except (SigstoreError, ValueError) as exc:
+        return Signer(None, reason=f"the sigstore bundle cannot be read: {(str(exc).splitlines() or ['?'])[0]}")
+    verifier = _verifier()
+    declared = False
+    for principal, pairs in sorted(identities.items()):
+        for issuer, subject in pairs:
+            declared = True
+            try:
+                verifier.verify_artifact(statement, parsed, policy.Identity(identity=subject, issuer=issuer))
+            except SigstoreError:
+                continue
+            return Signer(principal, f"sigstore:{subject}")
+    if not declared:
+        return Signer(None, reason="no principal declares a sigstore identity")
+    return Signer(None, reason="the sigstore bundle does not verify for any identity a principal declares")
+
+
+_VERIFIER: list[object] = []
+
+
+def _verifier() -> Any:
+    """sigstore's production verifier with its bundled trust root, offline (built once)."""
+    if not _VERIFIER:
+        from sigstore.verify import Verifier
+
+        logging.getLogger("sigstore").setLevel(logging.ERROR)  # "offline mode" is what we asked for
+        _VERIFIER.append(Verifier.production(offline=True))
+    return _VERIFIER[0]
 
 
 def _keygen(*args: str, data: bytes = b"") -> subprocess.CompletedProcess[bytes]:

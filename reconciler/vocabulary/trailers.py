@@ -27,6 +27,7 @@ class Trailer(StrEnum):
     SPEND = "MC-Spend"  # on results: the spend the holder reported (`tokens=N cost_usd=X`)
     ACTION = "MC-Action"  # on approvals: the policy action approved (run, publish)
     APPROVES = "MC-Approves"  # on approvals: the exact commit approved
+    TARGET = "MC-Target"  # on approvals of a change to a policy or principals: the file changed
     POLICY = "MC-Policy"  # on approvals: the policy and its version, `name@version`
     APPROVED_BY = "MC-Approved-By"  # on publications, one per approval: `principal key-fingerprint approval`
 
