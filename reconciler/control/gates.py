@@ -126,7 +126,7 @@ class Gates:
             records,
             lambda record: self._principals_at(record, desired_commit),
             self._authors(desired, desired_commit, task),
-            executors=self._executors(desired, commit) if action is PolicyAction.PUBLISH else frozenset(),
+            executors=self._executors(desired, key, commit) if action is PolicyAction.PUBLISH else frozenset(),
         )
         self._cache[(key + action, tip, commit, desired_commit)] = gate
         return gate
@@ -143,12 +143,19 @@ class Gates:
         people = desired.principals.principals if desired.principals is not None else ()
         return frozenset(p.name for p in people if p.email and p.email.lower() in emails)
 
-    def _executors(self, desired: DesiredState, result: str | None) -> frozenset[str]:
-        """The agent principals that ran the task: the agent the result commit names."""
+    def _executors(self, desired: DesiredState, key: TaskKey, result: str | None) -> frozenset[str]:
+        """The agent principals that ran the task: the agent the result commit names (by its id,
+        or by the name a pull-mode agent claimed with)."""
         if result is None or desired.principals is None:
             return frozenset()
         agent = result_facts(self.store, result).get(Trailer.AGENT)
-        return frozenset(p.name for p in desired.principals.principals if agent and p.agent_id == agent)
+        if not agent:
+            return frozenset()
+        return frozenset(
+            p.name
+            for p in desired.principals.principals
+            if p.agent is not None and (p.agent_id == agent or p.agent == f"{key.mission}/{agent}")
+        )
 
     def _principals_at(self, record: ApprovalRecord, desired_commit: str) -> tuple[Principals | None, str | None]:
         """`principals.yaml` as of the desired-state commit the approval names, which must be in
@@ -160,7 +167,8 @@ class Gates:
         except (ValueError, KeyError, pygit2.GitError):
             known = False
         if not known:
-            return None, f"it names desired state {named[:12] or '(none)'}, which is not in the history of main"
+            why = f"it names desired state {named[:12] or '(none)'}, which is not in the history of main"
+            return self._read(desired_commit), why
         then, now = self._read(named), self._read(desired_commit)
         if then is None or now is None:
             return None, f"principals.yaml at {(named if then is None else desired_commit)[:12]} does not validate"

@@ -24,8 +24,9 @@ from reconciler.vocabulary.approvals import ApprovalForm, ApprovalRecord
 from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.trailers import Trailer
 
-# An approval's principals, as of the desired-state commit it names: (principals, None), or
-# (None, why that commit cannot be used).
+# An approval's principals, as of the desired-state commit it names: (principals, None); or
+# (principals or None, why that commit cannot be used): then the approval never counts, and the
+# principals given (those of now) only name who signed it.
 PrincipalsAt = Callable[[ApprovalRecord], tuple[Principals | None, str | None]]
 
 
@@ -149,6 +150,8 @@ def _verdict(
     who = check(record, principals)
     if who.principal is None:
         return refuse(who.reason)
+    if why is not None:
+        return refuse(why, who)
     kind = next((p.kind for p in principals.principals if p.name == who.principal), None)
     if kind is not None and not kind.approves:
         return refuse(f"{who.principal} is a {kind} principal: its key signs custody commits, never approvals", who)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import git, mc, write
 from tests.gitserver import GitDaemon
-from tests.governance.test_approve import POLICY, PRINCIPALS, keypair
+from tests.governance.conftest import POLICY, PRINCIPALS, keypair
 
 
 @pytest.fixture
