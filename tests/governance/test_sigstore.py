@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -48,6 +49,11 @@ def test_the_real_bundle_verifies_offline_for_its_identity_only() -> None:
     assert sigstore_signer(None, data, ours).reason == "no sigstore bundle"
 
 
+def verdicts(repo: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = explain(repo)["approvals"]  # type: ignore[assignment]
+    return found
+
+
 def _with_ci(repo: Path, keys: dict[str, Path]) -> None:
     """Declare the fixture's workflow identity as principal `ci`, an officer."""
     public = {n: keys[n].with_suffix(".pub").read_text().strip() for n in ("alice", "carol")}
@@ -70,8 +76,7 @@ def test_a_recorded_bundle_is_verified_but_counts_only_for_the_statement_it_sign
     [record] = read_approvals(store, key)
     assert record.form is ApprovalForm.SIGSTORE
     assert record.signed == ARTIFACT.read_bytes()
-    data = explain(repo)
-    [verdict] = data["approvals"]  # type: ignore[misc]
+    [verdict] = verdicts(repo)
     assert verdict["principal"] == "ci"
     assert verdict["fingerprint"] == f"sigstore:{SUBJECT}"
     assert verdict["counts"] is False
@@ -151,7 +156,7 @@ def test_a_node_key_and_the_executing_agent_never_approve(awaiting: tuple[Path, 
     git(repo, "commit", "-qam", "the worker agent has a key")
     sign_as(repo, keys["mallory"])
     assert mc("approve", "m/hello", "-C", str(repo)).exit_code == 0
-    [verdict] = explain(repo)["approvals"]  # type: ignore[misc]
+    [verdict] = verdicts(repo)
     assert verdict["principal"] == "worker-bot"
     assert verdict["counts"] is False
     assert verdict["reason"] == "worker-bot is the agent that ran the task; it never approves its own work"
@@ -159,7 +164,7 @@ def test_a_node_key_and_the_executing_agent_never_approve(awaiting: tuple[Path, 
     write(repo, "principals.yaml", text.replace("kind: agent\n      agent: m/worker", "kind: node"))
     git(repo, "commit", "-qam", "the key is a node's now")
     assert mc("approve", "m/hello", "-C", str(repo)).exit_code == 0
-    verdict = explain(repo)["approvals"][-1]  # type: ignore[index]
+    verdict = verdicts(repo)[-1]
     assert verdict["counts"] is False
     assert "is a node principal" in verdict["reason"]
 
