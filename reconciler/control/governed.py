@@ -84,6 +84,19 @@ def _fingerprint(tree: pygit2.Tree | None) -> tuple[str, str]:
     return tuple(str(tree[n].id) if n in tree else "" for n in (PRINCIPALS_FILE, MISSIONS_DIR))  # type: ignore[return-value]
 
 
+AUTHORS_SCAN = 200  # commits of a merged branch read for who wrote the change
+
+
+def _change_authors(repo: pygit2.Repository, commit: pygit2.Commit) -> set[str]:
+    """Who wrote a change: its commit's author; for a merge, the authors of the commits it brings
+    in (the person who merges is an approver, not an author)."""
+    if len(commit.parent_ids) < 2:
+        return {commit.author.email.lower()}
+    walker = repo.walk(commit.parent_ids[1], pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.hide(commit.parent_ids[0])
+    return {c.author.email.lower() for _, c in zip(range(AUTHORS_SCAN), walker, strict=False)}
+
+
 class Governance:
     """In-force policies and principals per commit, cached; re-read when a change is approved."""
 
@@ -186,9 +199,9 @@ class Governance:
                     cid, claims, author, float(commit.commit_time), signature, signed or b"", ApprovalForm.MERGE
                 )
             )
-        email = commit.author.email.lower()
+        emails = _change_authors(self.store.repo, commit)
         people = principals.principals if principals is not None else ()
-        authors = frozenset(p.name for p in people if p.email and p.email.lower() == email)
+        authors = frozenset(p.name for p in people if p.email and p.email.lower() in emails)
 
         def principals_before(_: ApprovalRecord) -> tuple[Principals | None, str | None]:
             if principals is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +78,11 @@ def explain(repo: Path) -> dict[str, object]:
     assert result.exit_code == 0, result.output
     data: dict[str, object] = json.loads(result.stdout)
     return data
+
+
+def verdicts(repo: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = explain(repo)["approvals"]  # type: ignore[assignment]
+    return found
 
 
 def forge(repo: Path, key: Path | None, **claims: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pygit2
 import pytest
@@ -25,7 +24,7 @@ from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import PolicyAction, PolicyState, PrincipalKind
 from reconciler.vocabulary.trailers import Trailer
 from tests.conftest import ROOT, git, mc, write
-from tests.governance.conftest import PRINCIPALS, claims, explain, sign_as
+from tests.governance.conftest import PRINCIPALS, claims, sign_as, verdicts
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "sigstore"
 ARTIFACT = FIXTURES / "bundle_v3_github.whl"
@@ -47,11 +46,6 @@ def test_the_real_bundle_verifies_offline_for_its_identity_only() -> None:
     assert "does not verify" in wrong.reason
     assert sigstore_signer(b"{}", data, ours).reason.startswith("the sigstore bundle cannot be read")
     assert sigstore_signer(None, data, ours).reason == "no sigstore bundle"
-
-
-def verdicts(repo: Path) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = explain(repo)["approvals"]  # type: ignore[assignment]
-    return found
 
 
 def _with_ci(repo: Path, keys: dict[str, Path]) -> None:
