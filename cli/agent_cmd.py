@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import branch_option, open_store_at, remote_option, task_key
+from cli.store_opts import branch_option, open_signing_store, remote_option, task_key
 from reconciler.vocabulary.errors import UsageError
 from reconciler.vocabulary.leases import MAX_TTL, LeaseHandle, LeaseState
 
@@ -123,7 +123,7 @@ def claim(
 
     if not agent:
         raise UsageError("say who you are: --agent ID or MC_AGENT_ID")
-    store = open_store_at(repo, remote, branch)
+    store = open_signing_store(repo, remote, branch)
     claimed = do_claim(store, agent, time.time(), mission=mission, node=node, ttl=ttl)
     if output is ClaimOutput.env:
         sys.stdout.write("".join(f"export {k}={shlex.quote(v)}\n" for k, v in claimed.environment().items()))
@@ -152,7 +152,7 @@ def heartbeat(
     from reconciler.agentops.reports import heartbeat as do_heartbeat
     from reconciler.vocabulary.clock import iso
 
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     key = task_key(store, task, mission)
     lease = do_heartbeat(store, key, lease_handle(generation, token, agent), time.time())
     _show(
@@ -183,7 +183,7 @@ def usage(
 
     if not math.isfinite(cost):
         raise UsageError(f"--cost must be a finite number of dollars, not {cost}")
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     key = task_key(store, task, mission)
     lease = do_usage(store, key, lease_handle(generation, token, agent), time.time(), Spend(tokens, cost))
     limit = lease.budget
@@ -210,7 +210,7 @@ def checkpoint(
     """Commit progress on the task's work branch, with trailers naming task, agent and generation."""
     from reconciler.agentops.reports import checkpoint as do_checkpoint
 
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     key = task_key(store, task, mission)
     commit = do_checkpoint(store, key, lease_handle(generation, token, agent), message, time.time(), worktree)
     _show({"task": key, "generation": generation, "commit": commit}, output, f"checkpoint {commit[:12]} on {key}")
@@ -247,7 +247,7 @@ def complete(
     """Report success. Outputs are checked against the task's output schema; invalid ones are refused."""
     from reconciler.agentops.reports import complete as do_complete
 
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     key = task_key(store, task, mission)
     handle = lease_handle(generation, token, agent)
     commit = do_complete(store, key, handle, time.time(), _read_outputs(outputs), worktree)
@@ -273,7 +273,7 @@ def fail(
     """Report failure: the task is retried with backoff while attempts remain."""
     from reconciler.agentops.reports import end
 
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     key = task_key(store, task, mission)
     end(store, key, lease_handle(generation, token, agent), time.time(), LeaseState.FAILED, reason)
     _show(
@@ -298,7 +298,7 @@ def release(
     """Give the task back without using up an attempt."""
     from reconciler.agentops.reports import end
 
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     key = task_key(store, task, mission)
     end(store, key, lease_handle(generation, token, agent), time.time(), LeaseState.RELEASED, reason)
     _show(

@@ -10,7 +10,7 @@ import typer
 
 from cli.agent_cmd import agent_option, generation_option, lease_handle, token_option
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import open_store_at, remote_option, task_key
+from cli.store_opts import open_signing_store, remote_option, task_key
 from reconciler.vocabulary.errors import UsageError
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import LeaseHandle
@@ -35,7 +35,7 @@ def _held(
     """The store, the task and the lease handle an effect command works under."""
     if not task:
         raise UsageError("say which task: --task or MC_TASK")
-    store = open_store_at(repo, remote)
+    store = open_signing_store(repo, remote)
     return store, task_key(store, task, mission), handle
 
 

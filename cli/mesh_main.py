@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from cli.common import McGroup, handle_errors, repo_option
-from cli.store_opts import branch_option, open_store_at, remote_option
+from cli.store_opts import branch_option, open_signing_store, remote_option, signing_key_option
 from reconciler.vocabulary.errors import UsageError
 
 app = typer.Typer(
@@ -72,6 +72,7 @@ def run(
     remote: str | None = remote_option(),
     branch: str | None = branch_option(),
     log_format: str = typer.Option("text", "--log-format", help="text, or json (one object per line)."),
+    signing_key: str | None = signing_key_option(),
 ) -> None:
     """Run the agents this node is leased, until SIGINT or SIGTERM."""
     from mesh.node import Node, NodeConfig
@@ -81,7 +82,8 @@ def run(
     check_name("node", node)
     config = NodeConfig(node, _labels(label), capacity, _secrets(secrets), ttl=ttl, lease_ttl=lease_ttl)
     stop = threading.Event()
-    daemon = Node(open_store_at(repo, remote, branch), config, Log(log_format))
+    store = open_signing_store(repo, remote, branch, signing_key)  # a key that cannot sign stops us here
+    daemon = Node(store, config, Log(log_format))
 
     def wake_up() -> None:
         stop.set()

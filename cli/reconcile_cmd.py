@@ -9,7 +9,7 @@ from enum import StrEnum
 import typer
 
 from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import branch_option, open_store_at, remote_option
+from cli.store_opts import branch_option, open_signing_store, remote_option, signing_key_option
 from reconciler.vocabulary.errors import McError
 
 
@@ -25,11 +25,12 @@ def reconcile(
     repo: str = repo_option(),
     remote: str | None = remote_option(),
     branch: str | None = branch_option(),
+    signing_key: str | None = signing_key_option(),
 ) -> None:
     """Run one reconcile pass: read desired and observed state, decide, write to Git."""
     from reconciler.control.reconcile import Reconciler
 
-    result = Reconciler(open_store_at(repo, remote, branch)).run_once()
+    result = Reconciler(open_signing_store(repo, remote, branch, signing_key)).run_once()
     data = {
         "transitions": [str(t) for t in result.transitions],
         "statusCommit": result.status_commit,
@@ -64,12 +65,18 @@ def run(
     remote: str | None = remote_option(),
     branch: str | None = branch_option(),
     leader_ttl: float = typer.Option(15.0, "--leader-ttl", min=1.0, help="Seconds before a silent leader is replaced."),
+    signing_key: str | None = signing_key_option(),
 ) -> None:
     """Reconcile until SIGINT or SIGTERM: on every ref change and every deadline. One leader per repository."""
     from reconciler.control.log import Log
     from reconciler.control.service import Service
+    from reconciler.gitstate.signing import configured
 
+    store = open_signing_store(repo, remote, branch, signing_key)  # a key that cannot sign stops us here
+    log = Log(log_format)
+    signer = configured()
+    log("signing", key=signer.describe if signer is not None else "none: status commits are unsigned")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    Service(open_store_at(repo, remote, branch), Log(log_format), leader_ttl=leader_ttl).run(stop)
+    Service(store, log, leader_ttl=leader_ttl).run(stop)

@@ -33,6 +33,36 @@ def branch_option() -> Any:
     )
 
 
+def signing_key_option() -> Any:
+    return typer.Option(
+        None,
+        "--signing-key",
+        envvar="MC_SIGNING_KEY",
+        help="Sign the commits this process writes with this SSH private key, declared in principals.yaml "
+        "for a principal of kind node or reconciler (env MC_SIGNING_KEY).",
+        show_default=False,
+    )
+
+
+def configure_signing(key: str | None = None) -> None:
+    """Sign every commit this command writes: with the private key `key` (or MC_SIGNING_KEY); for
+    an agent run by a mesh node, through its node's signing oracle (MC_SIGNING_SOCKET, with the
+    lease token in MC_LEASE_TOKEN); otherwise unsigned. A key that cannot sign is a UsageError."""
+    import os
+
+    from reconciler.gitstate import signing
+
+    option = "--signing-key" if key else signing.KEY_ENV
+    key = key or os.environ.get(signing.KEY_ENV)
+    if key:
+        signing.configure(signing.load_signer(Path(key), option))
+    elif os.environ.get(signing.SOCKET_ENV):
+        path = Path(os.environ[signing.SOCKET_ENV])
+        signing.configure(signing.OracleSigner(path, os.environ.get("MC_LEASE_TOKEN", "")))
+    else:
+        signing.configure(None)
+
+
 def open_repo(path: str) -> pygit2.Repository:
     """The Git repository containing `path` (searched upward, as git does)."""
     import pygit2
@@ -55,6 +85,15 @@ def open_store_at(repo: str, remote: str | None, branch: str | None = None) -> S
     from reconciler.gitstate.store import open_store
 
     return open_store(open_repo(repo), remote, branch)
+
+
+def open_signing_store(
+    repo: str, remote: str | None, branch: str | None = None, signing_key: str | None = None
+) -> Store:
+    """The store of a command that writes custody commits (lease, work, effects, status): what it
+    writes is signed as `configure_signing` says."""
+    configure_signing(signing_key)
+    return open_store_at(repo, remote, branch)
 
 
 def task_key(store: Store, task: str, mission: str | None) -> TaskKey:

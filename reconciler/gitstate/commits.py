@@ -24,11 +24,11 @@ def write_commit(
     return its id; no ref moves."""
     sig = signature(who)
     tree_oid = tree if isinstance(tree, pygit2.Oid) else pygit2.Oid(hex=tree)
-    parent_oids = [pygit2.Oid(hex=p) for p in parents]
+    parent_oids: list[str | pygit2.Oid] = [pygit2.Oid(hex=p) for p in parents]
     signer = configured()
     if signer is None:
         return str(repo.create_commit(None, sig, sig, message, tree_oid, parent_oids))
-    content = repo.create_commit_string(sig, sig, message, tree_oid, parent_oids)
+    content = str(repo.create_commit_string(sig, sig, message, tree_oid, parent_oids))  # typed Oid, is str
     return str(repo.create_commit_with_signature(content, signer.sign(content.encode("utf-8"))))
 
 

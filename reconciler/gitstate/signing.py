@@ -113,7 +113,9 @@ class OracleSigner:
         try:
             answer = json.loads(reply)
         except ValueError:
-            raise SigningFailed(f"the node's signing oracle at {self.path} answered garbage; nothing was written") from None
+            raise SigningFailed(
+                f"the node's signing oracle at {self.path} answered garbage; nothing was written"
+            ) from None
         if not isinstance(answer, dict) or not isinstance(answer.get("signature"), str):
             why = answer.get("error") if isinstance(answer, dict) else None
             raise SigningFailed(f"the node refused to sign: {why or 'no reason given'}; nothing was written")
@@ -144,7 +146,11 @@ def load_signer(path: Path, option: str = "--signing-key") -> CommitSigner:
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
     if b"PRIVATE KEY-----" not in data:
-        hint = " (that is a public key: pass the private key beside it)" if public_blob(data.decode("utf-8", "replace")) else ""
+        hint = (
+            " (that is a public key: pass the private key beside it)"
+            if public_blob(data.decode("utf-8", "replace"))
+            else ""
+        )
         raise UsageError(f"{option} {path} is not an SSH private key{hint}")
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -189,4 +195,3 @@ def configure(signer: CommitSigner | None) -> None:
 
 def configured() -> CommitSigner | None:
     return _SIGNER[0]
-
