@@ -17,7 +17,7 @@ from reconciler.gitstate import signing, sshsig
 from reconciler.gitstate.commits import write_commit
 from reconciler.vocabulary.errors import UsageError
 from tests.conftest import MC, claim, env, git, mc, rev
-from tests.governance.test_approve import keypair
+from tests.governance.conftest import keypair
 
 MC_MESH = str(Path(MC).parent / "mc-mesh")
 
