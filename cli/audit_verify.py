@@ -24,7 +24,9 @@ def verify(
     remote: str | None = remote_option(),
 ) -> None:
     """Re-check the record: no result from a generation the lease chain did not complete, and no
-    publication without the approvals it needs. Exit 1 naming each inconsistency."""
+    publication without the approvals it needs. Exit 1 naming each inconsistency. Custody commits
+    not signed by a node or reconciler principal are warnings, or inconsistencies when the mission
+    sets spec.audit.requireSignedCustody."""
     from reconciler.control.verify import verify as do_verify
 
     store = open_store_at(repo, remote)
@@ -32,12 +34,21 @@ def verify(
     if statement is not None:
         _check_statement(store, statement, output)
         return
-    findings = do_verify(store, mission)
+    found = do_verify(store, mission)
+    findings = [f for f in found if f.severity == "error"]
+    # Custody signatures the mission does not require: printed, the exit status unchanged (with
+    # -o json/yaml on stderr, so that stdout stays the list of inconsistencies).
+    warnings = [f for f in found if f.severity != "error"]
     if output is Output.table:
         for finding in findings:
             out.print(str(finding), markup=False, highlight=False)
-        out.print(f"{len(findings)} inconsistencies" if findings else "the record holds: 0 inconsistencies")
+        for warning in warnings:
+            out.print(f"warning: {warning}", markup=False, highlight=False)
+        summary = f"{len(findings)} inconsistencies" if findings else "the record holds: 0 inconsistencies"
+        out.print(summary + (f", {len(warnings)} custody warnings" if warnings else ""))
     else:
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
         emit([{"task": f.task, "commit": f.commit, "problem": f.problem} for f in findings], output)
     if findings:
         raise typer.Exit(1)

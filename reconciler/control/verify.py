@@ -10,6 +10,9 @@
 - Governance: every change to `principals.yaml` or a policy that the version before it governs
   carries the approvals that version requires; one that does not is named (it is not in force:
   decisions ignore it until it is approved).
+- Custody: every custody commit (lease, work, effects, status, publication) is signed by a node
+  or reconciler principal (`control/custody.py`); otherwise a warning, or an inconsistency when
+  the mission requires signed custody.
 
 Each finding is one line naming the commit and what is wrong; none means the record holds.
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 import pygit2
 
+from reconciler.control.custody import check_custody
 from reconciler.control.gates import Gates
 from reconciler.control.governed import Governance
 from reconciler.gitstate.leases import lease_at
@@ -43,6 +47,7 @@ class Finding:
     task: str
     commit: str
     problem: str
+    severity: str = "error"  # "warning": reported, not an inconsistency (custody signatures, by default)
 
     def __str__(self) -> str:
         return f"{self.task}: {self.commit[:12]}: {self.problem}"
@@ -104,10 +109,13 @@ def verify(store: Store, mission: str | None = None) -> list[Finding]:
     governance = Governance(store)
     findings = _governance(governance, main, mission)
     gates, desired_at, merges = Gates(store, governance), _DesiredAt(store, governance), _merges(store, main)
-    for key in _tasks(store, mission):
+    tasks = _tasks(store, mission)
+    for key in tasks:
         completed = _completed(store, key)
         findings += _fencing(store, key, completed)
         findings += _publications(store, gates, desired_at, merges, key, completed)
+    custody = check_custody(store, desired_at(main), main, tasks, mission)  # who wrote each custody commit
+    findings += [Finding(f.task, f.commit, f.problem, "error" if f.required else "warning") for f in custody]
     return findings
 
 

@@ -51,6 +51,7 @@ class Mission(Manifest):
     owners: tuple[str, ...] = ()
     suspend: bool = False
     spend_cap: SpendLimit = field(default_factory=SpendLimit)  # spec.budget: no new task once used up
+    require_signed_custody: bool = False  # spec.audit.requireSignedCustody: unsigned custody is an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +234,7 @@ def _build_mission(doc: Mapping[str, Any], meta: Meta, mission: str | None, path
         tuple(s["owners"]),
         bool(s.get("suspend", False)),
         SpendLimit(s.get("budget", {}).get("tokens"), s.get("budget", {}).get("costUsd")),
+        bool(s.get("audit", {}).get("requireSignedCustody", False)),
     )
 
 
