@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from reconciler.overlap.embed import default_embedder  # noqa: E402
 from reconciler.overlap.scores import STRONG, WEAK, Channels, Weights, combine, fuzzy  # noqa: E402
-from reconciler.overlap.text import document, identifiers  # noqa: E402
+from reconciler.overlap.text import document, identifiers, strip_title  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "overlap_data" / "pairs.jsonl"
 
@@ -139,8 +139,8 @@ def main() -> None:
     from rapidfuzz import fuzz
 
     embedder = default_embedder()
-    va = embedder.embed([document(p.a) for p in pairs])
-    vb = embedder.embed([document(p.b) for p in pairs])
+    va = embedder.embed([strip_title(p.a) for p in pairs])  # what the index embeds: the title, prefixes stripped
+    vb = embedder.embed([strip_title(p.b) for p in pairs])
     semantic = (va * vb).sum(axis=1).astype(np.float64)
     raw_a, raw_b = embedder.embed([p.a for p in pairs]), embedder.embed([p.b for p in pairs])
     raw_cosine = (raw_a * raw_b).sum(axis=1)

@@ -12,6 +12,7 @@ from cli.effect_cmd import effect_app
 from cli.get_cmd import describe, get
 from cli.init_cmd import init
 from cli.logs_cmd import logs
+from cli.overlap_cmd import index_app, overlap_app
 from cli.reconcile_cmd import reconcile, service_app
 from cli.validate_cmd import validate
 from reconciler import __version__
@@ -53,6 +54,8 @@ app.add_typer(effect_app, name="effect")
 app.add_typer(policy_app, name="policy")
 app.command()(approve)
 app.add_typer(audit_app, name="audit")
+app.add_typer(overlap_app, name="overlap")
+app.add_typer(index_app, name="index")
 for _command in (
     agent_cmd.claim,
     agent_cmd.heartbeat,

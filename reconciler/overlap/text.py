@@ -97,9 +97,13 @@ BOILERPLATE_SHARE = 0.2  # a line in this share of indexed tasks (and at least 3
 BOILERPLATE_MIN = 3
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])")
+
+
 def strip_title(title: str) -> str:
-    """The title without bracketed or conventional-commit prefixes."""
-    return _PREFIX.sub("", title).strip() or title.strip()
+    """The title without bracketed or conventional-commit prefixes, `CamelCase` split in words."""
+    stripped = _PREFIX.sub("", title).strip() or title.strip()
+    return _CAMEL.sub(" ", stripped)
 
 
 def strip_body(text: str, boilerplate: frozenset[str] = frozenset()) -> str:
