@@ -118,16 +118,17 @@ def thresholds_at(repo: pygit2.Repository, commit: str) -> dict[str, Thresholds]
     if MISSIONS_DIR not in tree:
         return out
     for entry in tree[MISSIONS_DIR].peel(pygit2.Tree):
-        if entry.type_str != "tree":
+        name = entry.name
+        if entry.type_str != "tree" or name is None:
             continue
-        path = mission_file(entry.name)
+        path = mission_file(name)
         try:
             blob = tree[path]
         except KeyError:
             continue
-        mf = read_manifest(path, str(blob.id), blob.peel(pygit2.Blob).data, Location(Kind.MISSION, entry.name))
+        mf = read_manifest(path, str(blob.id), blob.peel(pygit2.Blob).data, Location(Kind.MISSION, name))
         settings = getattr(mf.obj, "overlap", None) if isinstance(mf.obj, Mission) else None
-        out[entry.name] = Thresholds(settings.strong, settings.weak) if settings is not None else Thresholds()
+        out[name] = Thresholds(settings.strong, settings.weak) if settings is not None else Thresholds()
     return out
 
 
