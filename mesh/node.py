@@ -23,6 +23,7 @@ import pygit2
 
 from mesh.adopt import record_runs, stop_orphans
 from mesh.runner import Launch, Run, log_path, tools_dir
+from mesh.signing import SigningOracle
 from reconciler import __version__
 from reconciler.agentops.claim import claim
 from reconciler.agentops.reports import complete, end, heartbeat
@@ -31,12 +32,13 @@ from reconciler.gitstate.effects import effects_ref
 from reconciler.gitstate.leases import read_lease
 from reconciler.gitstate.nodes import read_node, write_node
 from reconciler.gitstate.refs import lease_ref, work_ref
+from reconciler.gitstate.signing import configured
 from reconciler.gitstate.status import StatusView, read_status
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import add_worktree, remove_worktree, reset_worktree
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.loader import GitSource, Snapshot, load
-from reconciler.manifests.model import Agent
+from reconciler.manifests.model import Agent, Task
 from reconciler.vocabulary.errors import CorruptState, McError, NothingToClaim
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.leases import LeaseHandle, LeaseState
@@ -68,6 +70,7 @@ class _Running:
     handle: LeaseHandle
     refs: tuple[str | None, ...] = ()  # the task's lease, work and effects tips: reports move them
     restarts: int = 0
+    oracle: SigningOracle | None = None  # signs the agent's own commits with this node's key
 
 
 class Node:
@@ -181,6 +184,41 @@ class Node:
             raise McError(f"{key} is not in the desired state this node read")
         worktree = self.root / "worktrees" / key.mission / key.name
         add_worktree(self.store, key, worktree)
+        home = self.root / "homes" / key.mission / f"{key.name}-{handle.generation}"
+        oracle = self._oracle(key, handle, home)
+        try:
+            run = self._launch(key, agent, task, handle, worktree, home, oracle)
+        except BaseException:
+            if oracle is not None:
+                oracle.close()
+            raise
+        self.runs[key] = _Running(run, handle, oracle=oracle)
+        self._record_runs()  # on disk before anything else: a killed node's successor finds it
+        heartbeat(self.store, key, handle, self.clock())  # records that the agent started
+        self.log("run.started", task=key, generation=handle.generation, agent=agent.agent_id)
+
+    def _oracle(self, key: TaskKey, handle: LeaseHandle, home: Path) -> SigningOracle | None:
+        """The run's signing oracle, when this node signs: the agent's commits get the node's
+        signature, never its key."""
+        signer = configured()
+        if signer is None:
+            return None
+
+        def refused(why: str) -> None:
+            self.log("signing.refused", level="warn", task=key, generation=handle.generation, reason=why)
+
+        return SigningOracle(signer, key, handle.generation, handle.secret, home, on_refusal=refused)
+
+    def _launch(
+        self,
+        key: TaskKey,
+        agent: Agent,
+        task: Task,
+        handle: LeaseHandle,
+        worktree: Path,
+        home: Path,
+        oracle: SigningOracle | None,
+    ) -> Run:
         launch = Launch(
             key=key,
             generation=handle.generation,
@@ -188,7 +226,7 @@ class Node:
             agent=agent,
             task=task,
             worktree=worktree,
-            home=self.root / "homes" / key.mission / f"{key.name}-{handle.generation}",
+            home=home,
             log=log_path(self.root, key, handle.generation),
             inputs=self._inputs(key),
             node=self.config.name,
@@ -198,13 +236,11 @@ class Node:
             branch=self.store.branch,
             tools=self.tools,
             on_exit=self.wake.set,
+            signing_socket=oracle.path if oracle is not None else None,
         )
         run = Run(launch)
         run.start()
-        self.runs[key] = _Running(run, handle)
-        self._record_runs()  # on disk before anything else: a killed node's successor finds it
-        heartbeat(self.store, key, handle, self.clock())  # records that the agent started
-        self.log("run.started", task=key, generation=handle.generation, agent=agent.agent_id)
+        return run
 
     # -- supervision ------------------------------------------------------------------------
     def supervise(self) -> None:
@@ -280,6 +316,8 @@ class Node:
         run, handle, now = running.run, running.handle, self.clock()
         del self.runs[key]
         self._record_runs()
+        if running.oracle is not None:
+            running.oracle.close()  # the agent has exited: nothing more of it gets signed
 
         def fail(reason: str) -> str:
             end(self.store, key, handle, now, LeaseState.FAILED, reason)
@@ -314,6 +352,8 @@ class Node:
         """Stop every agent, give its lease back, and record that this node stopped."""
         for key, running in list(self.runs.items()):
             running.run.stop("node stopping", self.config.grace)
+            if running.oracle is not None:
+                running.oracle.close()
             try:
                 end(
                     self.store,
@@ -335,7 +375,14 @@ class Node:
         self.store.require_desired()
         self.adopt()
         self._write(NodeEvent.REGISTER)
-        self.log("start", node=self.config.name, labels=self.config.labels, capacity=self.config.capacity)
+        signer = configured()
+        self.log(
+            "start",
+            node=self.config.name,
+            labels=self.config.labels,
+            capacity=self.config.capacity,
+            signing=signer.describe if signer is not None else "none: this node's commits are unsigned",
+        )
         try:
             while not stop.is_set():
                 self.wake.clear()  # before looking: an exit from now on wakes the next wait

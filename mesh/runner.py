@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from reconciler.gitstate.signing import KEY_ENV, SOCKET_ENV
 from reconciler.manifests.model import Agent, Task
 from reconciler.vocabulary.keys import TaskKey
 
@@ -49,6 +50,7 @@ class Launch:
     branch: str | None = None  # the desired-state branch the node reads: the agent's `mc` reads it too
     tools: Path | None = None  # a directory with the node's own `mc`, first on the agent's PATH
     on_exit: Callable[[], None] | None = None  # told when the agent has exited
+    signing_socket: Path | None = None  # the node's signing oracle for this run (mesh.signing)
 
 
 def tools_dir(where: Path) -> Path | None:
@@ -97,6 +99,12 @@ def agent_environment(launch: Launch, inputs_file: Path, outputs_file: Path) -> 
     for name in launch.agent.permissions.secrets:
         if name in launch.secrets:
             env[name] = launch.secrets[name]
+    # The node's key never reaches an agent, whatever the manifest names: its commits are signed
+    # through the node's oracle for this run only.
+    for name in (KEY_ENV, SOCKET_ENV):
+        env.pop(name, None)
+    if launch.signing_socket is not None:
+        env[SOCKET_ENV] = str(launch.signing_socket)
     return env
 
 
