@@ -14,6 +14,7 @@ from cli.init_cmd import init
 from cli.logs_cmd import logs
 from cli.overlap_cmd import index_app, overlap_app
 from cli.reconcile_cmd import reconcile, service_app
+from cli.task_cmd import task_app
 from cli.validate_cmd import validate
 from reconciler import __version__
 
@@ -56,6 +57,7 @@ app.command()(approve)
 app.add_typer(audit_app, name="audit")
 app.add_typer(overlap_app, name="overlap")
 app.add_typer(index_app, name="index")
+app.add_typer(task_app, name="task")
 for _command in (
     agent_cmd.claim,
     agent_cmd.heartbeat,

@@ -14,6 +14,7 @@ from cli.common import emit_json, err, handle_errors, out, repo_option
 
 if TYPE_CHECKING:
     from reconciler.manifests.findings import Finding
+    from reconciler.manifests.loader import Snapshot
 
 
 class Format(StrEnum):
@@ -43,6 +44,28 @@ def _text(f: Finding, file: str) -> str:
     return f"{escape(where)}: [{colour}]{f.severity}[/{colour}]: {escape(field + f.message)} [dim]\\[{f.rule}][/dim]"
 
 
+def _overlaps(root: Path, rev: str | None, base: str, snapshot: Snapshot) -> list[Finding]:
+    """Strong overlaps of the tasks the change adds (a mission repository at its Git root only)."""
+    import pygit2
+
+    from reconciler.control.overlap_review import review
+    from reconciler.gitstate.store import open_store
+    from reconciler.manifests.desired import index
+    from reconciler.manifests.source import discover
+
+    repo, prefix = discover(root)
+    if repo is None or prefix:
+        err.print("note: overlap checks need the mission repository at its Git root; skipped", markup=False)
+        return []
+    store = open_store(repo, None)
+    base_commit = str(repo.revparse_single(base).peel(pygit2.Commit).id)
+    head = str(repo.revparse_single(rev).peel(pygit2.Commit).id) if rev is not None else None
+    if head is None and not repo.head_is_unborn:
+        head = str(repo.head.peel(pygit2.Commit).id)
+    missions = [ms.mission for ms in index(snapshot.manifests()).missions.values() if ms.mission is not None]
+    return review(store, base_commit, head, snapshot, missions)
+
+
 @handle_errors
 def validate(
     path: Path | None = typer.Argument(
@@ -55,7 +78,7 @@ def validate(
         None,
         "--base",
         help="The revision a change starts from (a pull request's base): findings two files share are "
-        "reported on the file new since then.",
+        "reported on the file new since then, and every task the change adds is checked for overlap.",
     ),
     output: Format = typer.Option(
         Format.text,
@@ -77,6 +100,8 @@ def validate(
     root, source = open_mission_repository(path if path is not None else Path(repo), rev)
     snapshot = load(source)
     findings = all_findings(snapshot, base_blobs(root, base) if base is not None else None)
+    if base is not None:
+        findings = sorted([*findings, *_overlaps(root, rev, base, snapshot)], key=lambda f: f.sort_key())
     shown = {id(f): os.path.normpath(os.path.join(root, f.file)) for f in findings}
     bad = errors(findings)
     if output is Format.json:

@@ -21,7 +21,7 @@ from reconciler.gitstate.store import Store
 from reconciler.manifests.globs import scopes_overlap
 from reconciler.manifests.layout import MISSIONS_DIR, Location, mission_file
 from reconciler.manifests.manifest_file import read_manifest
-from reconciler.manifests.model import Mission
+from reconciler.manifests.model import Mission, OverlapSettings
 from reconciler.overlap.embed import Embedder, ModelUnavailable, default_embedder
 from reconciler.overlap.index import Item, OverlapIndex
 from reconciler.overlap.scores import STRONG, WEAK, Channels, combine, fuzzy, level, reason
@@ -127,8 +127,8 @@ def thresholds_at(repo: pygit2.Repository, commit: str) -> dict[str, Thresholds]
         except KeyError:
             continue
         mf = read_manifest(path, str(blob.id), blob.peel(pygit2.Blob).data, Location(Kind.MISSION, name))
-        settings = getattr(mf.obj, "overlap", None) if isinstance(mf.obj, Mission) else None
-        out[name] = Thresholds(settings.strong, settings.weak) if settings is not None else Thresholds()
+        settings = mf.obj.overlap if isinstance(mf.obj, Mission) else OverlapSettings()
+        out[name] = Thresholds(settings.strong, settings.weak)
     return out
 
 

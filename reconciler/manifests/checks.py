@@ -120,6 +120,13 @@ class _Checker:
                     )
                 )
             ms = self.state.missions.get(name)
+            if ms is not None and ms.mission is not None and ms.mission.overlap.weak > ms.mission.overlap.strong:
+                overlap = ms.mission.overlap
+                self.add(
+                    ms.mission.path,
+                    ("spec", "overlap", "weak"),
+                    f"weak threshold {overlap.weak} is above the strong one {overlap.strong}",
+                )
             if ms is None or ms.mission is None or self.state.principals is None:
                 continue
             for i, owner in enumerate(ms.mission.owners):

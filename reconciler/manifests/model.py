@@ -44,6 +44,16 @@ class Manifest:
 
 
 @dataclass(frozen=True, slots=True)
+class OverlapSettings:
+    """A mission's `spec.overlap`: thresholds of a weak and a strong match, and what creating a
+    task does on a strong one (warn, acknowledge, refuse)."""
+
+    strong: float = 0.8
+    weak: float = 0.45
+    on_strong: str = "warn"
+
+
+@dataclass(frozen=True, slots=True)
 class Mission(Manifest):
     kind: ClassVar[Kind] = Kind.MISSION
     description: str = ""
@@ -52,6 +62,7 @@ class Mission(Manifest):
     suspend: bool = False
     spend_cap: SpendLimit = field(default_factory=SpendLimit)  # spec.budget: no new task once used up
     require_signed_custody: bool = False  # spec.audit.requireSignedCustody: unsigned custody is an error
+    overlap: OverlapSettings = field(default_factory=OverlapSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +246,11 @@ def _build_mission(doc: Mapping[str, Any], meta: Meta, mission: str | None, path
         bool(s.get("suspend", False)),
         SpendLimit(s.get("budget", {}).get("tokens"), s.get("budget", {}).get("costUsd")),
         bool(s.get("audit", {}).get("requireSignedCustody", False)),
+        OverlapSettings(
+            float(s.get("overlap", {}).get("strong", 0.8)),
+            float(s.get("overlap", {}).get("weak", 0.45)),
+            str(s.get("overlap", {}).get("onStrong", "warn")),
+        ),
     )
 
 
