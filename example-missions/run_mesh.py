@@ -7,8 +7,14 @@ It copies the example into a temporary Git repository, starts `mc reconciler run
 `mc-mesh run` daemons on it, shows every task's phase live until nothing more can happen without
 a person (an approval gate, or the end), stops the daemons, and prints a closing table (task,
 phase, node, attempts, duration, spend) and what to do next. It uses only the public commands
-(`mc get tasks -o json`), as any dashboard would. Exit 0 when the mission settled with no task
-Failed; 1 otherwise, with the daemons' logs.
+(`mc get tasks -o json`), as any dashboard would.
+
+Every node and the reconciler sign the custody commits they write with a key of their own: the
+copy's operator generates one per daemon, declares it in principals.yaml (kinds node and
+reconciler, in a commit of their own), and starts each daemon with `--signing-key`. After the
+run, `mc audit verify` re-checks the record, custody signatures included. Exit 0 when the
+mission settled with no task Failed and the audit found nothing; 1 otherwise, with the daemons'
+logs.
 """
 
 from __future__ import annotations
@@ -132,22 +138,54 @@ def settled(found: list[dict[str, Any]]) -> bool:
     return bool(phases) and None not in phases and not ACTIVE & set(phases)
 
 
-def start(repo: Path, work: Path, nodes: int, capacity: int, env: dict[str, str]) -> Daemons:
+def node_names(nodes: int) -> list[str]:
+    return [f"node-{chr(ord('a') + i)}" for i in range(nodes)]
+
+
+def custodian_keys(repo: Path, work: Path, nodes: int) -> dict[str, Path]:
+    """A signing key for each node and for the reconciler, declared in the copy's principals.yaml
+    (kinds node and reconciler) in a commit of their own, as an operator adds a machine."""
+    keys: dict[str, Path] = {}
+    entries = []
+    for name, kind in [*((n, "node") for n in node_names(nodes)), ("reconciler", "reconciler")]:
+        key = keys[name] = work / f"{name}-ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+        public = key.with_suffix(".pub").read_text().strip()
+        entries += [f"    - name: {name}", f"      kind: {kind}", "      sshKeys:", f"        - {public}"]
+    principals = repo / "principals.yaml"
+    lines = principals.read_text().splitlines()
+    at = lines.index("  groups:") if "  groups:" in lines else len(lines)
+    principals.write_text("\n".join([*lines[:at], *entries, *lines[at:]]) + "\n")
+    git(repo, "add", "principals.yaml")
+    git(repo, "commit", "-qm", "Declare the nodes' and the reconciler's signing keys")
+    return keys
+
+
+def audit(repo: Path) -> bool:
+    """`mc audit verify` on the record the run left: True when it holds with no custody warning."""
+    proc = subprocess.run(["mc", "audit", "verify", "-C", str(repo)], capture_output=True, text=True, check=False)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    console.print("\n$ mc audit verify   [dim](fencing, approvals, and who signed each custody commit)[/]")
+    console.print("\n".join(lines[-10:]), markup=False)
+    return proc.returncode == 0 and not any(line.startswith("warning:") for line in lines)
+
+
+def start(repo: Path, work: Path, nodes: int, capacity: int, env: dict[str, str], keys: dict[str, Path]) -> Daemons:
     logs = {"reconciler": work / "reconciler.log"}
+    signed_by = {name: ["--signing-key", str(key)] for name, key in keys.items()}
     procs = {
         "reconciler": subprocess.Popen(
-            ["mc", "reconciler", "run", "--log-format", "json", "-C", str(repo)],
+            ["mc", "reconciler", "run", "--log-format", "json", "-C", str(repo), *signed_by["reconciler"]],
             stdout=subprocess.DEVNULL,
             stderr=logs["reconciler"].open("w"),
             env=env,
         )
     }
-    for i in range(nodes):
-        name = f"node-{chr(ord('a') + i)}"
+    for name in node_names(nodes):
         logs[name] = work / f"{name}.log"
         command = ["mc-mesh", "run", "--node", name, "--label", f"zone={name[-1]}", "--capacity", str(capacity)]
         procs[name] = subprocess.Popen(
-            [*command, "--log-format", "json", "-C", str(repo)],
+            [*command, "--log-format", "json", "-C", str(repo), *signed_by[name]],
             stdout=subprocess.DEVNULL,
             stderr=logs[name].open("w"),
             env=env,
@@ -257,13 +295,14 @@ def main() -> int:
         signing_key(repo, work, args.approve)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"Declare the {repo.name} mission")
+    keys = custodian_keys(repo, work, args.nodes)
     post_office = work / "post-office"
     env = {**os.environ, "LOAN_POST_OFFICE": str(post_office)}
     console.print(
         f"[bold]{repo.name}[/]: a reconciler and {args.nodes} mesh nodes (capacity {args.capacity} each) "
         f"on a copy in {repo}"
     )
-    daemons = start(repo, work, args.nodes, args.capacity, env)
+    daemons = start(repo, work, args.nodes, args.capacity, env, keys)
     try:
         found = watch(repo, daemons, args.timeout)
         if args.approve and settled(found):
@@ -276,6 +315,7 @@ def main() -> int:
     ok = settled(found) and not any(t["status"].get("phase") == "Failed" for t in found)
     report(repo, found, post_office, args.approve)
     console.print(table(found, f"{repo.name}: closing table"))
+    ok = audit(repo) and ok
     if not ok:
         console.print("[bold red]the mission did not settle cleanly[/]; the daemons' logs end:")
         for name, log in daemons.logs.items():
