@@ -169,6 +169,8 @@ class OverlapIndex:
         """Bring the table to `commit`: 'current', 'updated' or 'rebuilt'."""
         with self._locked():
             meta = self._read_meta()
+            if meta is not None and meta == self.meta and self._table is not None and meta.get("commit") == commit:
+                return "current"  # what this process last read or wrote, unchanged on disk
             if meta is not None:
                 try:
                     self._table = self._open()
