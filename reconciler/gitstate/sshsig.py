@@ -147,15 +147,15 @@ def parse(armored: bytes) -> Signature:
 
 
 def verify_ed25519(signature: Signature, message: bytes) -> bool:
-    """Whether an Ed25519 `signature` (parsed) is valid over `message`, with the key it names."""
+    """Whether `signature` (parsed) is a valid Ed25519 signature over `message` by the key it names."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     if signature.key_type != ED25519 or signature.algorithm != ED25519:
-        raise ValueError("not an Ed25519 signature")
-    key = _Reader(signature.public)
-    key.string()
+        return False
     try:
+        key = _Reader(signature.public)
+        key.string()
         public = Ed25519PublicKey.from_public_bytes(key.string())
         public.verify(signature.raw, signed_data(signature.namespace, signature.hash_algorithm, message))
     except (InvalidSignature, ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pygit2
@@ -152,3 +153,17 @@ def test_a_key_that_cannot_sign_is_one_line_at_start_up(repo: Path, tmp_path: Pa
         assert "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert git(repo, "for-each-ref", "refs/mc").strip() == ""
+
+
+def test_what_is_not_a_valid_ssh_signature_is_refused_never_raised_past_the_reader(tmp_path: Path) -> None:
+    key = keypair(tmp_path, "node")
+    good = signing.load_signer(key).sign(b"content").encode()
+    for broken in (b"", b"garbage", good[:60], good.replace(b"SSH SIGNATURE-----\n", b"SSH SIGNATURE-----\n!!", 1)):
+        with pytest.raises(ValueError, match="SSH signature"):
+            sshsig.parse(broken)
+    parsed = sshsig.parse(good)
+    assert sshsig.verify_ed25519(parsed, b"content")
+    assert not sshsig.verify_ed25519(parsed, b"contents")
+    assert not sshsig.verify_ed25519(replace(parsed, algorithm=b"rsa-sha2-512"), b"content")
+    assert not sshsig.verify_ed25519(replace(parsed, public=parsed.public[:20]), b"content")
+    assert not sshsig.verify_ed25519(replace(parsed, namespace="file"), b"content")  # bound to its namespace
