@@ -2,10 +2,14 @@
 
 Builds a throwaway repository of N tasks under a policy that needs one signed approval to
 publish, runs each through claim, result, an SSH-signed approval (`git commit-tree -S`, the
-key generated here) and publication by the reconciler. Then times, in the same run:
+key generated here) and publication by the reconciler. Claims and results are signed with a
+node's key, passes and publications with a reconciler's (both declared in principals.yaml), and
+the mission requires signed custody. Then times, in the same run:
 
 - `mc audit verify` in-process (`reconciler.control.verify.verify`): the fencing of every
-  result and the approvals behind every publication, signatures included;
+  result, the approvals behind every publication, signatures included, and the signature of
+  every custody commit (lease, work, status, publication);
+- its custody part alone (`reconciler.control.custody.check_custody`);
 - the baseline: `git verify-commit` over the same N approval commits, one process each, with an
   allowed-signers file of the same key (signatures only, no policy, no fencing).
 
@@ -25,9 +29,12 @@ import pygit2
 
 from reconciler.agentops.claim import claim
 from reconciler.agentops.reports import complete
+from reconciler.control.custody import check_custody
+from reconciler.control.governed import Governance
 from reconciler.control.reconcile import Reconciler
-from reconciler.control.verify import verify
-from reconciler.gitstate.approvals import approvals_ref, record_approval
+from reconciler.control.verify import _DesiredAt, _tasks, verify
+from reconciler.gitstate import signing
+from reconciler.gitstate.approvals import approvals_ref, record_approval, statement
 from reconciler.gitstate.status import read_status
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.keys import TaskKey
@@ -45,6 +52,12 @@ spec:
     - name: alice
       kind: human
       sshKeys: ["{key}"]
+    - name: node-a
+      kind: node
+      sshKeys: ["{node}"]
+    - name: reconciler
+      kind: reconciler
+      sshKeys: ["{reconciler}"]
   groups:
     - name: officers
       members: [alice]
@@ -77,13 +90,23 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
+def keypair(root: Path, name: str) -> Path:
+    key = root / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key
+
+
 def build(root: Path, n: int) -> tuple[Store, Path]:
     """A repository whose N tasks are all published with one signed approval each."""
     repo = root / "repo"
     subprocess.run([BIN / "mc", "init", str(repo), "--mission", "m", "-o", "json"], capture_output=True, check=True)
-    key = root / "alice"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", str(key)], check=True)
-    (repo / "principals.yaml").write_text(PRINCIPALS.format(key=key.with_suffix(".pub").read_text().strip()))
+    key, node, reconciler_key = (keypair(root, name) for name in ("alice", "node-a", "reconciler"))
+    public = {name: k.with_suffix(".pub").read_text().strip() for name, k in (("key", key), ("node", node))}
+    public["reconciler"] = reconciler_key.with_suffix(".pub").read_text().strip()
+    (repo / "principals.yaml").write_text(PRINCIPALS.format(**public))
+    mission = repo / "missions/m/mission.yaml"
+    mission.write_text(mission.read_text() + "  audit: {requireSignedCustody: true}\n")
+    as_node, as_reconciler = signing.load_signer(node), signing.load_signer(reconciler_key)
     (repo / "missions/m/policies").mkdir(parents=True, exist_ok=True)
     (repo / "missions/m/policies/gate.yaml").write_text(POLICY)
     (repo / "missions/m/tasks/hello.yaml").unlink()
@@ -98,11 +121,14 @@ def build(root: Path, n: int) -> tuple[Store, Path]:
     git(repo, "commit", "-qm", f"{n} gated tasks")
     store = Store(pygit2.Repository(str(repo)))
     reconciler = Reconciler(store)
+    signing.configure(as_reconciler)
     reconciler.run_once()
     now = time.time()
+    signing.configure(as_node)
     for _ in range(n):
         got = claim(store, "worker", now, ttl=3600)
         complete(store, TaskKey(got.lease.key), LeaseHandle(got.lease.generation, got.secret), now)
+    signing.configure(as_reconciler)
     reconciler.run_once()
     main = store.require_desired()
     for task_key, st in sorted(read_status(store).tasks.items()):
@@ -113,8 +139,11 @@ def build(root: Path, n: int) -> tuple[Store, Path]:
             Trailer.POLICY: "gate@1",
             Trailer.DESIRED: main,
         }
-        record_approval(store, TaskKey(task_key), f"Approve publish of {task_key}", "", trailers)
+        record_approval(
+            store, approvals_ref(TaskKey(task_key)), statement(f"Approve publish of {task_key}", "", trailers)
+        )
     reconciler.run_once()
+    signing.configure(None)
     phases = {st.phase for st in read_status(store).tasks.values()}
     if phases != {Phase.SUCCEEDED}:
         raise SystemExit(f"setup failed: phases {sorted(phases)}")
@@ -136,6 +165,13 @@ def main() -> None:
         audit = time.perf_counter() - started
         if findings:
             raise SystemExit(f"verify found {len(findings)} inconsistencies in a clean repository: {findings[0]}")
+        started = time.perf_counter()
+        main_tip = store.require_desired()
+        desired = _DesiredAt(store, Governance(store))(main_tip)
+        custody_findings = check_custody(store, desired, main_tip, _tasks(store, None))
+        custody = time.perf_counter() - started
+        if custody_findings:
+            raise SystemExit(f"custody: {custody_findings[0]}")
         allowed = Path(tmp) / "allowed_signers"
         allowed.write_text(f"alice {key.with_suffix('.pub').read_text().strip()}\n")
         approvals = [store.read(approvals_ref(TaskKey(k))) for k in sorted(read_status(store).tasks)]
@@ -150,7 +186,10 @@ def main() -> None:
         baseline = time.perf_counter() - started
     print(f"{n} published tasks, one SSH-signed approval each (setup {setup:.1f} s)\n")
     print(f"{'measurement':<58}{'seconds':>9}{'per task ms':>13}")
-    print(f"{'mc audit verify: fencing + approvals + signatures':<58}{audit:>9.2f}{audit / n * 1000:>13.2f}")
+    print(f"{'mc audit verify: fencing + approvals + signatures + custody':<58}{audit:>9.2f}{audit / n * 1000:>13.2f}")
+    print(
+        f"{'  of which custody signatures (lease, work, status, merges)':<58}{custody:>9.2f}{custody / n * 1000:>13.2f}"
+    )
     print(
         f"{'baseline: git verify-commit per approval, 1 process each':<58}{baseline:>9.2f}{baseline / n * 1000:>13.2f}"
     )
