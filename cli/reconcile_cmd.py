@@ -70,13 +70,9 @@ def run(
     """Reconcile until SIGINT or SIGTERM: on every ref change and every deadline. One leader per repository."""
     from reconciler.control.log import Log
     from reconciler.control.service import Service
-    from reconciler.gitstate.signing import configured
 
     store = open_signing_store(repo, remote, branch, signing_key)  # a key that cannot sign stops us here
-    log = Log(log_format)
-    signer = configured()
-    log("signing", key=signer.describe if signer is not None else "none: status commits are unsigned")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    Service(store, log, leader_ttl=leader_ttl).run(stop)
+    Service(store, Log(log_format), leader_ttl=leader_ttl).run(stop)

@@ -24,6 +24,7 @@ from reconciler.control.log import Log
 from reconciler.control.reconcile import PassResult, Reconciler
 from reconciler.gitstate.nodes import NODES_PREFIX
 from reconciler.gitstate.refs import AGENTS_PREFIX, SYSTEM_PREFIX
+from reconciler.gitstate.signing import configured
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.errors import McError, Unreachable
 
@@ -199,7 +200,15 @@ class Service:
         """Reconcile until `stop` is set."""
         if not self._start(stop):
             return
-        self.log("start", holder=self.me, repo=self.store.repo.path, remote=self.store.remote, branch=self.store.branch)
+        signer = configured()
+        self.log(
+            "start",
+            holder=self.me,
+            repo=self.store.repo.path,
+            remote=self.store.remote,
+            branch=self.store.branch,
+            signing=signer.describe if signer is not None else "none: status commits are unsigned",
+        )
         dirty = threading.Event()
         threading.Thread(target=self._keep, args=(stop, dirty), name="leader", daemon=True).start()
         if self.store.remote is None:

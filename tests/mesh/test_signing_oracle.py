@@ -213,6 +213,7 @@ def test_a_signing_node_and_reconciler_leave_a_record_every_check_accepts(repo: 
     [refused] = node.events("signing.refused")
     assert "m/other" in str(refused["reason"])
     assert "SHA256:" in str(node.events("start")[0]["signing"])
+    assert "SHA256:" in str(service.events("start")[0]["signing"])
 
     verdict = mc("audit", "verify", "-C", str(repo))
     assert verdict.exit_code == 0, verdict.output
