@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 2  # bump when what a row holds or embeds changes: older tables are rebuilt
 TABLE = "items"
+ANN_MIN_ROWS = 5000  # from this many rows, a vector index (rows added later are searched exactly)
 PUBLICATION_SCAN = 100_000  # first-parent commits read for publication merges
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -213,6 +214,13 @@ class OverlapIndex:
         if rows:
             self._table.add(rows)
         self._table.create_index("text", config=FTS())
+        if len(rows) >= ANN_MIN_ROWS:
+            from lancedb.index import HnswSq
+
+            # approximate nearest neighbours for the candidates (each is then scored exactly), and a
+            # bitmap of missions for the prefilter: a flat search filtered by mission costs O(rows)
+            self._table.create_index("vector", config=HnswSq(distance_type="cosine"))
+            self._table.create_scalar_index("mission", index_type="BITMAP")
         self._write_meta(commit)
         return len(items)
 
