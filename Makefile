@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_idle.py
 	$(BIN)/python benchmarks/bench_mesh.py
 	$(BIN)/python benchmarks/bench_audit.py
+	$(BIN)/python benchmarks/bench_signing.py
+	$(BIN)/python benchmarks/bench_overlap_quality.py
+	$(BIN)/python benchmarks/bench_overlap_speed.py
 
 # Re-resolve every dependency to its newest allowed version (for Python 3.11+, all platforms).
 lock:
