@@ -2,7 +2,7 @@
 issuer and subject a principal declares; and the other principals that never approve: the agent
 that ran the task, and node or reconciler (custody) keys.
 
-The bundle is the real one in `../shared/fixtures/sigstore/` (signing needs the network, so no
+The bundle is the real one in `fixtures/sigstore/` (copied from `../shared/fixtures/sigstore/`) (signing needs the network, so no
 test can make a bundle over a statement of its own): it proves the verification path and the
 identity match; the statement it signs is a wheel, so an approval made of it names nothing it could approve."""
 
@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pygit2
-import pytest
 
 from reconciler.gitstate.approvals import approvals_ref, read_approvals, record_sigstore_approval
 from reconciler.gitstate.store import open_store
@@ -23,16 +22,14 @@ from reconciler.vocabulary.approvals import ApprovalForm, ApprovalRecord
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import PolicyAction, PolicyState, PrincipalKind
 from reconciler.vocabulary.trailers import Trailer
-from tests.conftest import ROOT, git, mc, write
+from tests.conftest import git, mc, write
 from tests.governance.conftest import PRINCIPALS, claims, sign_as, verdicts
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "sigstore"
+FIXTURES = Path(__file__).parent / "fixtures" / "sigstore"  # a copy of ../shared/fixtures/sigstore/
 ARTIFACT = FIXTURES / "bundle_v3_github.whl"
 BUNDLE = FIXTURES / "bundle_v3_github.whl.sigstore"
 ISSUER = "https://token.actions.githubusercontent.com"
 SUBJECT = "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
-
-pytestmark = pytest.mark.skipif(not BUNDLE.exists(), reason="the shared sigstore fixture is not next to the repo")
 
 
 def test_the_real_bundle_verifies_offline_for_its_identity_only() -> None:
