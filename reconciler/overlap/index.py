@@ -134,6 +134,9 @@ class OverlapIndex:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
+        ignore = self.root.parent / ".gitignore"  # .mc/ ignores itself, whatever the repository's .gitignore says
+        if not ignore.exists():
+            ignore.write_text("# MissionControl's local state (the overlap index): never committed\n*\n")
         with (self.root / "lock").open("a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:

@@ -104,6 +104,10 @@ def test_the_index_lives_under_dot_mc_which_git_ignores(indexed: tuple[Path, Cou
     OverlapIndex(pygit2.Repository(str(repo)), model).ensure(head(repo))
     assert (repo / ".mc" / "index" / "meta.json").is_file()
     assert git(repo, "status", "--porcelain") == ""
+    (repo / ".gitignore").unlink()  # even where the repository does not ignore .mc/
+    git(repo, "commit", "-qam", "no .gitignore")
+    git(repo, "add", "-A")
+    assert git(repo, "status", "--porcelain") == ""
 
 
 def test_published_results_are_indexed_by_their_summary(indexed: tuple[Path, Counting]) -> None:
