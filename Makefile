@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mesh.py
 	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_signing.py
+	$(BIN)/python benchmarks/bench_scopes.py
 	$(BIN)/python benchmarks/bench_overlap_quality.py
 	$(BIN)/python benchmarks/bench_overlap_speed.py
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from reconciler.governance.rules import rules_for
 from reconciler.manifests.desired import DesiredState
-from reconciler.manifests.globs import scopes_overlap
+from reconciler.manifests.globs import ScopeIndex
 from reconciler.manifests.graph import cycle_members
 from reconciler.manifests.model import Task
 from reconciler.manifests.outputs import output_error
@@ -347,12 +347,13 @@ class _Decider:
                 spent[st.mission] = spent.get(st.mission, Spend()) + total
         return spent
 
-    def held_scopes(self) -> list[tuple[str, tuple[str, ...]]]:
-        out = []
+    def held_scopes(self) -> ScopeIndex:
+        """The path scopes of the tasks that hold theirs (Queued, Leased, Running)."""
+        out = ScopeIndex()
         for key, task in self.tasks.items():
             st = self.status(key)
             if st is not None and st.phase in OCCUPYING and task.paths:
-                out.append((key, task.paths))
+                out.add(key, task.paths)
         return out
 
     def hold_reason(self, key: str, task: Task) -> tuple[Reason, str] | None:
@@ -458,7 +459,7 @@ class _Decider:
             if hold:
                 self.condition(key, ConditionType.READY, False, *hold)
                 continue
-            clash = next((other for other, paths in held if other != key and scopes_overlap(paths, task.paths)), None)
+            clash = held.first_overlap(task.paths, exclude=key)
             if clash is not None:
                 self.condition(
                     key,
@@ -473,7 +474,7 @@ class _Decider:
             if queued.not_before is not None and queued.not_before > self.now:
                 self.plan.wake(queued.not_before)  # a backoff still running from before a cancellation
             if task.paths:
-                held.append((key, task.paths))
+                held.add(key, task.paths)
 
     def run(self) -> Plan:
         self.inconsistent()

@@ -8,6 +8,7 @@ Syntax (relative to the repository root, '/'-separated): '*' matches within one 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 
@@ -162,3 +163,71 @@ def globs_overlap(a: str, b: str) -> bool:
 
 def scopes_overlap(a: tuple[str, ...] | list[str], b: tuple[str, ...] | list[str]) -> bool:
     return any(globs_overlap(x, y) for x in a for y in b)
+
+
+_WILD = frozenset("*?[")
+
+
+def _literal_prefix(glob: str) -> tuple[str, ...]:
+    """The leading segments of `glob` that hold no wildcard."""
+    out = []
+    for segment in glob.split("/"):
+        if segment == "**" or _WILD & set(segment):
+            break
+        out.append(segment)
+    return tuple(out)
+
+
+@dataclass(slots=True)
+class _Node:
+    children: dict[str, _Node] = field(default_factory=dict)
+    entries: list[tuple[int, str, str]] = field(default_factory=list)  # (order, key, glob)
+
+
+class ScopeIndex:
+    """Path scopes held by keys, indexed by their leading literal segments, so that finding which
+    held scope a new one overlaps compares it only with globs that can overlap it: two globs
+    whose literal prefixes diverge at some segment match no common path. Equivalent to scanning
+    every held scope in the order they were added (`first_overlap` returns the earliest), which
+    is what admission did pairwise."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._added = 0
+
+    def add(self, key: str, globs: tuple[str, ...] | list[str]) -> None:
+        order = self._added
+        self._added += 1
+        for glob in globs:
+            node = self._root
+            for segment in _literal_prefix(glob):
+                node = node.children.setdefault(segment, _Node())
+            node.entries.append((order, key, glob))
+
+    def _candidates(self, glob: str) -> list[tuple[int, str, str]]:
+        node = self._root
+        found = list(node.entries)
+        for segment in _literal_prefix(glob):
+            child = node.children.get(segment)
+            if child is None:
+                return found  # held globs longer along this path diverge from it
+            node = child
+            found += node.entries
+        stack = list(node.children.values())  # held globs whose literal prefix extends this one's
+        while stack:
+            below = stack.pop()
+            found += below.entries
+            stack += below.children.values()
+        return found
+
+    def first_overlap(self, globs: tuple[str, ...] | list[str], exclude: str | None = None) -> str | None:
+        """The key, added earliest, of a held scope that overlaps `globs` (other than `exclude`)."""
+        best: tuple[int, str] | None = None
+        for glob in globs:
+            for order, key, held in sorted(self._candidates(glob)):
+                if best is not None and order >= best[0]:
+                    break
+                if key != exclude and globs_overlap(held, glob):
+                    best = (order, key)
+                    break
+        return best[1] if best is not None else None
