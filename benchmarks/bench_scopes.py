@@ -14,21 +14,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
+import bench_reconcile as br
 import pygit2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import bench_reconcile as br  # noqa: E402
-
-from reconciler.control.reconcile import Reconciler  # noqa: E402
-from reconciler.gitstate.store import Store  # noqa: E402
-
+from reconciler.control.reconcile import Reconciler
+from reconciler.gitstate.store import Store
 
 PLAIN = br.task_yaml
 
@@ -39,7 +32,7 @@ def scoped(name: str, i: int, revision: int = 0) -> str:
 
 def first_pass(n: int, with_paths: bool) -> float:
     if with_paths:
-        br.task_yaml = scoped  # type: ignore[assignment]
+        br.task_yaml = scoped
     try:
         with tempfile.TemporaryDirectory(prefix="mc-bench-scopes-") as tmp:
             repo = br.build_repo(tmp + "/repo.git", n)
@@ -50,7 +43,7 @@ def first_pass(n: int, with_paths: bool) -> float:
             assert len(result.transitions) == 2 * n, len(result.transitions)
             return took
     finally:
-        br.task_yaml = PLAIN  # type: ignore[assignment]
+        br.task_yaml = PLAIN
 
 
 def main() -> None:
