@@ -19,6 +19,7 @@ def verify(
     statement: Path | None = typer.Option(
         None, "--statement", help="Check an in-toto statement (`mc audit export`) against the repository instead."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every custody warning, not the first few."),
     output: Output = output_option(),
     repo: str = repo_option(),
     remote: str | None = remote_option(),
@@ -42,16 +43,28 @@ def verify(
     if output is Output.table:
         for finding in findings:
             out.print(str(finding), markup=False, highlight=False)
-        for warning in warnings:
+        shown = warnings if verbose else warnings[:WARNINGS_SHOWN]
+        for warning in shown:
             out.print(f"warning: {warning}", markup=False, highlight=False)
-        summary = f"{len(findings)} inconsistencies" if findings else "the record holds: 0 inconsistencies"
-        out.print(summary + (f", {len(warnings)} custody warnings" if warnings else ""))
+        if len(shown) < len(warnings):
+            out.print(
+                f"... and {len(warnings) - len(shown)} more custody warnings (--verbose lists them); custody commits "
+                "are signed by nodes and reconcilers started with --signing-key and declared in principals.yaml",
+                markup=False,
+            )
+        n = len(findings)
+        summary = f"{n} inconsistenc{'y' if n == 1 else 'ies'}" if n else "the record holds: 0 inconsistencies"
+        w = len(warnings)
+        out.print(summary + (f", {w} custody warning{'' if w == 1 else 's'}" if w else ""))
     else:
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
         emit([{"task": f.task, "commit": f.commit, "problem": f.problem} for f in findings], output)
     if findings:
         raise typer.Exit(1)
+
+
+WARNINGS_SHOWN = 5
 
 
 def _check_statement(store: Any, path: Path, output: Output) -> None:

@@ -44,6 +44,16 @@ def _text(f: Finding, file: str) -> str:
     return f"{escape(where)}: [{colour}]{f.severity}[/{colour}]: {escape(field + f.message)} [dim]\\[{f.rule}][/dim]"
 
 
+def _policy_versions(root: Path, base: str, snapshot: Snapshot) -> list[Finding]:
+    from reconciler.manifests.policy_versions import policy_version_findings
+    from reconciler.manifests.source import discover, tree_at
+
+    repo, prefix = discover(root)
+    if repo is None:
+        return []
+    return policy_version_findings(repo, tree_at(repo, base, prefix), snapshot)
+
+
 def _overlaps(root: Path, rev: str | None, base: str, snapshot: Snapshot) -> list[Finding]:
     """Strong overlaps of the tasks the change adds (a mission repository at its Git root only)."""
     import pygit2
@@ -101,7 +111,8 @@ def validate(
     snapshot = load(source)
     findings = all_findings(snapshot, base_blobs(root, base) if base is not None else None)
     if base is not None:
-        findings = sorted([*findings, *_overlaps(root, rev, base, snapshot)], key=lambda f: f.sort_key())
+        extra = [*_policy_versions(root, base, snapshot), *_overlaps(root, rev, base, snapshot)]
+        findings = sorted([*findings, *extra], key=lambda f: f.sort_key())
     shown = {id(f): os.path.normpath(os.path.join(root, f.file)) for f in findings}
     bad = errors(findings)
     if output is Format.json:

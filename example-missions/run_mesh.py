@@ -324,7 +324,12 @@ def main() -> int:
     if args.keep or not ok:
         console.print(f"The daemons are stopped; the repository is kept (remove {work} when done):", markup=False)
         console.print(f"  cd {repo}", markup=False, soft_wrap=True)
-        console.print("  mc get tasks; mc reconciler run & mc-mesh run --node node-a &   # to carry on", markup=False)
+        console.print(
+            f"  mc get tasks; mc reconciler run --signing-key {work}/reconciler-ed25519 &"
+            f" mc-mesh run --node node-a --signing-key {work}/node-a-ed25519 &   # to carry on",
+            markup=False,
+            soft_wrap=True,
+        )
     else:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1

@@ -70,7 +70,7 @@ spec:
     selector:
       matchLabels:
         role: worker
-  paths: ["notes/**"]
+  paths: ["notes/{mission}/**"]
 """
 
 

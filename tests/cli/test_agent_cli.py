@@ -198,7 +198,7 @@ def test_agent_replicas_limit_concurrent_claims(repo: Path) -> None:
             (repo / "missions/m/tasks/hello.yaml")
             .read_text()
             .replace("name: hello", f"name: {name}")
-            .replace("notes/**", f"{name}/**")
+            .replace("notes/m/**", f"{name}/**")
         )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "more tasks")
@@ -216,7 +216,7 @@ def test_claim_takes_highest_priority_then_oldest(repo: Path) -> None:
     agent.write_text(agent.read_text().replace("  budget:", "  replicas: 5\n  budget:"))
 
     def add(name: str, priority: int) -> None:
-        text = base.replace("name: hello", f"name: {name}").replace("notes/**", f"{name}/**")
+        text = base.replace("name: hello", f"name: {name}").replace("notes/m/**", f"{name}/**")
         (repo / f"missions/m/tasks/{name}.yaml").write_text(text + f"  priority: {priority}\n")
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", f"add {name}")

@@ -65,7 +65,7 @@ def test_a_twin_title_with_another_identifier_is_not_strong(tasks: Path) -> None
 
 def test_path_conflicts_name_in_flight_tasks(repo: Path) -> None:
     hello = repo / "missions/m/tasks/hello.yaml"
-    hello.write_text(hello.read_text().replace('paths: ["notes/**"]', 'paths: ["src/payments/**"]'))
+    hello.write_text(hello.read_text().replace('paths: ["notes/m/**"]', 'paths: ["src/payments/**"]'))
     git(repo, "commit", "-qam", "hello touches payments")
     reconcile(repo)
     assert status(repo)["phase"] == "Queued"

@@ -156,7 +156,7 @@ def test_self_dependency(repo: Path, add_task: Callable[..., Path]) -> None:
 )
 def test_invalid_globs(repo: Path, glob: str, reason: str) -> None:
     path = repo / "missions/m/tasks/hello.yaml"
-    path.write_text(path.read_text().replace('paths: ["notes/**"]', f"paths: [{json.dumps(glob)}]"))
+    path.write_text(path.read_text().replace('paths: ["notes/m/**"]', f"paths: [{json.dumps(glob)}]"))
     out = [m for m in messages(repo) if "invalid glob" in m]
     assert len(out) == 1
     assert reason in out[0]

@@ -36,7 +36,7 @@ def test_typed_objects(repo: Path) -> None:
     snap = load(DirSource(repo))
     task = snap.files["missions/m/tasks/hello.yaml"].obj
     assert isinstance(task, Task)
-    assert (task.mission, task.name, task.kluster, task.paths) == ("m", "hello", "main", ("notes/**",))
+    assert (task.mission, task.name, task.kluster, task.paths) == ("m", "hello", "main", ("notes/m/**",))
     assert task.agent.match_labels == {"role": "worker"}
     assert task.retries.max_attempts == 3
 
