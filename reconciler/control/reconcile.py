@@ -9,6 +9,7 @@ harmless.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from reconciler.gitstate.status import StatusView, read_status, status_commit, s
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate
 from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.disk_cache import ManifestCache, cache_dir
 from reconciler.manifests.loader import GitSource, Snapshot, load
 from reconciler.manifests.model import Task
 from reconciler.vocabulary.conditions import Reason
@@ -116,7 +118,14 @@ class Reconciler:
         if self.desired is not None and self.desired.commit == tip and changes == self._changes_tip:
             return self.desired
         tree = self.store.repo[tip].peel(pygit2.Commit).tree
-        self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
+        if self.snapshot is None:  # a (re)start: what no commit changed is in the disk cache
+            cache = ManifestCache(cache_dir(self.store.repo))
+            self.snapshot = load(GitSource(self.store.repo, tree), cache=cache)
+            if cache.added or cache.rejected or len(cache.entries) != self.snapshot.cached:
+                with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+                    cache.save(self.snapshot.manifests())
+        else:
+            self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
         state = self.governance.desired(index(self.snapshot.manifests()), tip)
         self.desired = Desired(tip, state, _specs(self.snapshot), _invalid_tasks(self.snapshot))
         self._changes_tip = changes
