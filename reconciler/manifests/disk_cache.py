@@ -12,6 +12,7 @@ trusted. It is JSON, never pickle: reading it runs no code.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -88,11 +89,16 @@ class ManifestCache:
         if hashlib.sha256(body).hexdigest() != header.get("sha256"):
             self.rejected = "its entries do not match their checksum"
             return
+        enabled = gc.isenabled()
+        gc.disable()  # json builds many small objects and no cycles: the collector's scans would double the cost
         try:
             entries = json.loads(body)
         except ValueError:
             self.rejected = "unreadable entries"
             return
+        finally:
+            if enabled:
+                gc.enable()
         if isinstance(entries, dict):
             self.entries = entries
 
