@@ -16,7 +16,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,37 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _marks(marks: dict[Any, tuple[int, int]]) -> list[list[Any]]:
+def _marks(marks: Mapping[Any, tuple[int, int]]) -> list[list[Any]]:
     return [[list(path), pos[0], pos[1]] for path, pos in marks.items()]
 
 
-def _unmarks(rows: list[list[Any]]) -> dict[Any, tuple[int, int]]:
-    return {tuple(path): (line, column) for path, line, column in rows}
+class _Marks(Mapping[tuple[Any, ...], tuple[int, int]]):
+    """Marks as the cache stores them, turned into a dict only when a position is asked for
+    (rarely: a finding that names a line)."""
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        if not isinstance(rows, list):
+            raise TypeError("marks are a list")
+        self._rows: list[list[Any]] | None = rows
+        self._dict: dict[tuple[Any, ...], tuple[int, int]] = {}
+
+    def _get(self) -> dict[tuple[Any, ...], tuple[int, int]]:
+        if self._rows is not None:
+            try:
+                self._dict = {tuple(path): (int(line), int(column)) for path, line, column in self._rows}
+            except (TypeError, ValueError):  # a crafted entry: no positions rather than an error
+                self._dict = {}
+            self._rows = None
+        return self._dict
+
+    def __getitem__(self, key: tuple[Any, ...]) -> tuple[int, int]:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 class ManifestCache:
@@ -111,7 +136,7 @@ class ManifestCache:
         if entry is None:
             return None
         try:
-            doc = YamlDoc(entry["data"], _unmarks(entry["marks"]), _unmarks(entry["keys"]))
+            doc = YamlDoc(entry["data"], _Marks(entry["marks"]), _Marks(entry["keys"]))
             obj = build(location.kind, doc.data, location.mission, path)
         except (KeyError, TypeError, ValueError):
             return None  # a malformed entry: parse the file instead

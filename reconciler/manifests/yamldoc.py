@@ -8,6 +8,7 @@ field path to source position, so that every later error can name a line and col
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +55,8 @@ class YamlDoc:
     """A parsed manifest: its data and the 1-based (line, column) of each value and key."""
 
     data: Any
-    marks: dict[FieldPath, Position] = field(default_factory=dict)
-    key_marks: dict[FieldPath, Position] = field(default_factory=dict)
+    marks: Mapping[FieldPath, Position] = field(default_factory=dict)
+    key_marks: Mapping[FieldPath, Position] = field(default_factory=dict)
 
     def position(self, path: FieldPath, *, key: bool = False) -> Position:
         """Position of the node at `path`, or of its nearest ancestor that has one."""
@@ -121,7 +122,9 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.doc = YamlDoc(None)
+        self.marks: dict[FieldPath, Position] = {}
+        self.key_marks: dict[FieldPath, Position] = {}
+        self.doc = YamlDoc(None, self.marks, self.key_marks)
         self.stack: list[_Frame] = []
         self.documents = 0
         self.nodes = 0
@@ -161,10 +164,10 @@ class _Builder:
             raise self.fail(event, "mapping keys must be plain strings", top.path)
         key, path = event.value, (*top.path, event.value)
         if key in top.container:
-            first = self.doc.key_marks.get(path, (0, 0))
+            first = self.key_marks.get(path, (0, 0))
             raise self.fail(event, f"duplicate key {key!r} (first at line {first[0]})", path)
         top.key = key
-        self.doc.key_marks[path] = _pos(event.start_mark)
+        self.key_marks[path] = _pos(event.start_mark)
 
     def value(self, top: _Frame | None, event: Any) -> None:
         if top is None:
@@ -174,7 +177,7 @@ class _Builder:
             path = (*top.path, top.key)
         else:
             path = (*top.path, len(top.container))
-        self.doc.marks[path] = _pos(event.start_mark)
+        self.marks[path] = _pos(event.start_mark)
         if isinstance(event, yaml.ScalarEvent):
             value: Any = _scalar(event, self.file, path)
         else:
