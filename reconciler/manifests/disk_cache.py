@@ -1,9 +1,9 @@
 """A cache of parsed, valid manifests on disk (`.mc/cache/manifests.json`), so that a restart
 does not parse and validate again what no commit changed.
 
-Entries are keyed by path and blob id, and hold the parsed document with its line and column
-marks, exactly what `read_manifest` produced; the typed object is built from it again on a hit
-(cheap). Only files without findings are cached. The file names the cache format and a
+Entries are keyed by path and blob id, and hold the parsed document, exactly what `read_manifest`
+produced; the typed object is built from it again on a hit (cheap), and the line and column
+marks are parsed again from the file only if a finding ever needs one. Only files without findings are cached. The file names the cache format and a
 fingerprint of the JSON Schemas and of the code that reads manifests, and carries the sha256 of
 its entries: a cache that is unreadable, of another format, made for other schemas or code, or
 whose entries do not match their checksum, is ignored (and replaced on the next save), never
@@ -16,19 +16,20 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pygit2
 
+from reconciler.manifests.findings import FindingError
 from reconciler.manifests.layout import Location
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import build
-from reconciler.manifests.yamldoc import YamlDoc
+from reconciler.manifests.yamldoc import YamlDoc, parse_yaml
 
-FORMAT = 1
+FORMAT = 2
 FILE = "manifests.json"
 _CODE = ("model.py", "manifest_file.py", "yamldoc.py", "schema_check.py", "disk_cache.py")
 
@@ -49,27 +50,33 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _marks(marks: Mapping[Any, tuple[int, int]]) -> list[list[Any]]:
-    return [[list(path), pos[0], pos[1]] for path, pos in marks.items()]
+class _Reparse:
+    """The file's own marks, parsed again from its bytes the first time a position is asked for
+    (rarely: a finding that names a line in a valid file)."""
+
+    def __init__(self, path: str, read: Callable[[], bytes]) -> None:
+        self.path, self.read = path, read
+        self.doc: YamlDoc | None = None
+
+    def marks(self, keys: bool) -> dict[tuple[Any, ...], tuple[int, int]]:
+        if self.doc is None:
+            try:
+                self.doc = parse_yaml(self.read(), self.path)
+            except FindingError:  # cannot happen for a blob that parsed before; no positions then
+                self.doc = YamlDoc(None)
+        return dict(self.doc.key_marks if keys else self.doc.marks)
 
 
 class _Marks(Mapping[tuple[Any, ...], tuple[int, int]]):
-    """Marks as the cache stores them, turned into a dict only when a position is asked for
-    (rarely: a finding that names a line)."""
+    """Marks of a cached file, read from its bytes only when first used."""
 
-    def __init__(self, rows: list[list[Any]]) -> None:
-        if not isinstance(rows, list):
-            raise TypeError("marks are a list")
-        self._rows: list[list[Any]] | None = rows
-        self._dict: dict[tuple[Any, ...], tuple[int, int]] = {}
+    def __init__(self, source: _Reparse, keys: bool) -> None:
+        self._source, self._keys = source, keys
+        self._dict: dict[tuple[Any, ...], tuple[int, int]] | None = None
 
     def _get(self) -> dict[tuple[Any, ...], tuple[int, int]]:
-        if self._rows is not None:
-            try:
-                self._dict = {tuple(path): (int(line), int(column)) for path, line, column in self._rows}
-            except (TypeError, ValueError):  # a crafted entry: no positions rather than an error
-                self._dict = {}
-            self._rows = None
+        if self._dict is None:
+            self._dict = self._source.marks(self._keys)
         return self._dict
 
     def __getitem__(self, key: tuple[Any, ...]) -> tuple[int, int]:
@@ -131,12 +138,14 @@ class ManifestCache:
     def key(path: str, oid: str) -> str:
         return f"{oid} {path}"
 
-    def get(self, path: str, oid: str, location: Location) -> ManifestFile | None:
+    def get(self, path: str, oid: str, location: Location, read: Callable[[], bytes]) -> ManifestFile | None:
+        """The cached file, or None; `read` gives its bytes if a position is ever asked for."""
         entry = self.entries.get(self.key(path, oid))
         if entry is None:
             return None
         try:
-            doc = YamlDoc(entry["data"], _Marks(entry["marks"]), _Marks(entry["keys"]))
+            source = _Reparse(path, read)
+            doc = YamlDoc(entry["data"], _Marks(source, False), _Marks(source, True))
             obj = build(location.kind, doc.data, location.mission, path)
         except (KeyError, TypeError, ValueError):
             return None  # a malformed entry: parse the file instead
@@ -146,7 +155,7 @@ class ManifestCache:
     def put(self, mf: ManifestFile) -> None:
         if mf.findings or mf.obj is None or mf.doc is None:
             return
-        entry = {"data": mf.doc.data, "marks": _marks(mf.doc.marks), "keys": _marks(mf.doc.key_marks)}
+        entry = {"data": mf.doc.data}
         try:
             json.dumps(entry)
         except (TypeError, ValueError):

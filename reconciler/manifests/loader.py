@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -118,7 +118,7 @@ def _stray(path: str, why: str) -> Finding:
 class Cache(Protocol):
     """Parsed manifests kept across processes (`disk_cache.ManifestCache`)."""
 
-    def get(self, path: str, oid: str, location: Location) -> ManifestFile | None: ...
+    def get(self, path: str, oid: str, location: Location, read: Callable[[], bytes]) -> ManifestFile | None: ...
 
     def put(self, mf: ManifestFile) -> None: ...
 
@@ -130,8 +130,10 @@ class _Walk:
         self.cache = cache
         self.snap = Snapshot(source.tree_id)
 
-    def _cached(self, path: str, oid: str, location: Location) -> bool:
-        hit = self.cache.get(path, oid, location) if self.cache is not None else None
+    def _cached(self, path: str, entry: Entry, oid: str, location: Location) -> bool:
+        if self.cache is None:
+            return False
+        hit = self.cache.get(path, oid, location, lambda: self.source.read(path, entry)[1])
         if hit is None:
             return False
         self.snap.files[path] = hit
@@ -149,14 +151,14 @@ class _Walk:
             self.snap.files[path] = prev
             self.snap.reused += 1
             return
-        if entry.oid is not None and self._cached(path, entry.oid, location):
+        if entry.oid is not None and self._cached(path, entry, entry.oid, location):
             return
         oid, data = self.source.read(path, entry)
         if prev is not None and prev.oid == oid:
             self.snap.files[path] = prev
             self.snap.reused += 1
             return
-        if entry.oid is None and self._cached(path, oid, location):
+        if entry.oid is None and self._cached(path, entry, oid, location):
             return
         mf = self.snap.files[path] = read_manifest(path, oid, data, location)
         self.snap.parsed += 1
