@@ -21,8 +21,8 @@ from reconciler.vocabulary.errors import McError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)  # user text like "KEY:x:" stays as written
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class Output(StrEnum):
@@ -54,7 +54,7 @@ def print_table(table: Any) -> None:
     from rich.measure import Measurement
 
     width = Measurement.get(out, out.options.update(width=100_000), table).maximum
-    console = Console(width=max(width, 1), highlight=False, no_color=True)
+    console = Console(width=max(width, 1), highlight=False, no_color=True, emoji=False)
     with console.capture() as captured:
         console.print(table)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
