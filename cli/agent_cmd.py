@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from cli.common import Output, emit, handle_errors, out, output_option, repo_option
+from cli.common import Output, emit, handle_errors, output_option, repo_option
 from cli.store_opts import branch_option, open_signing_store, remote_option, task_key
 from reconciler.vocabulary.errors import UsageError
 from reconciler.vocabulary.leases import MAX_TTL, LeaseHandle, LeaseState
@@ -86,7 +86,7 @@ def _worktree(what: str) -> Any:
 
 def _show(data: dict[str, Any], output: Output | ClaimOutput, line: str) -> None:
     if output in (Output.table, ClaimOutput.table):
-        out.print(line, markup=False, highlight=False)
+        sys.stdout.write(line + "\n")  # a plain line: the agent commands never load rich
     else:
         emit(data, Output(str(output)))
 

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from reconciler.gitstate.store import Store
     from reconciler.governance.gate import Gate
 
-policy_app = typer.Typer(help="Policies: what governs a task, and which approvals count.", no_args_is_help=True)
+policy_app = typer.Typer(
+    rich_markup_mode=None, help="Policies: what governs a task, and which approvals count.", no_args_is_help=True
+)
 
 
 def _gate_doc(gate: Gate) -> dict[str, Any]:

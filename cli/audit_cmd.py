@@ -53,6 +53,7 @@ class _AuditGroup(TyperGroup):
 
 
 audit_app = typer.Typer(
+    rich_markup_mode=None,
     cls=_AuditGroup,
     help="The audit trail: `mc audit TASK` (its chain of custody) and `mc audit verify`.",
     no_args_is_help=True,

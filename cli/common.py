@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import typer
-import yaml
-from rich.console import Console
 from typer.core import TyperGroup
 
 from reconciler.vocabulary.errors import McError
@@ -21,8 +20,29 @@ from reconciler.vocabulary.errors import McError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-out = Console(highlight=False, soft_wrap=True, emoji=False)  # user text like "KEY:x:" stays as written
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich Console made on first use: the agent commands (claim, heartbeat, ...) print plain
+    lines and never pay rich's import."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+# user text like "KEY:x:" stays as written (no emoji codes)
+out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True, emoji=False))
+err = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False))
 
 
 class Output(StrEnum):
@@ -51,9 +71,11 @@ def print_table(table: Any) -> None:
     if out.is_terminal:
         out.print(table)
         return
+    from rich.console import Console
     from rich.measure import Measurement
 
-    width = Measurement.get(out, out.options.update(width=100_000), table).maximum
+    wide = Console(width=100_000, highlight=False, no_color=True, emoji=False)
+    width = Measurement.get(wide, wide.options, table).maximum
     console = Console(width=max(width, 1), highlight=False, no_color=True, emoji=False)
     with console.capture() as captured:
         console.print(table)
@@ -65,6 +87,8 @@ def emit_json(data: Any) -> None:
 
 
 def emit_yaml(data: Any) -> None:
+    import yaml
+
     sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
@@ -74,7 +98,8 @@ def emit(data: Any, fmt: Output) -> None:
 
 def report_error(code: str, message: str, details: dict[str, Any], *, as_json: bool) -> None:
     """One line on stderr; with `-o json`, also `{"error": {code, message, details}}` on stdout."""
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True, emoji=False)
+    red = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+    sys.stderr.write(("\x1b[31merror:\x1b[0m " if red else "error: ") + message + "\n")  # plain: no rich to import
     if as_json:
         sys.stdout.write(json.dumps({"error": {"code": code, "message": message, "details": details}}, default=str))
         sys.stdout.write("\n")

@@ -18,7 +18,9 @@ from reconciler.vocabulary.leases import LeaseHandle
 if TYPE_CHECKING:
     from reconciler.gitstate.store import Store
 
-effect_app = typer.Typer(help="The side-effect ledger: check and record idempotency keys.", no_args_is_help=True)
+effect_app = typer.Typer(
+    rich_markup_mode=None, help="The side-effect ledger: check and record idempotency keys.", no_args_is_help=True
+)
 
 
 def _task() -> Any:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from cli.common import Output, emit, err, handle_errors, output_option, print_table, repo_option
 from reconciler.vocabulary.keys import TaskKey
@@ -50,6 +48,9 @@ def get(
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for i, h in enumerate(headers):
         table.add_column(h, overflow="fold", no_wrap=i < 2)
@@ -112,6 +113,9 @@ def describe(
     if output is not Output.table:
         emit(document(snapshot, obj, render.status(obj, state, observed)), output)
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -151,6 +155,9 @@ def _describe_invalid(mf: ManifestFile, observed: dict[str, TaskStatus], output:
     rows += [("Finding", f"{mf.path}:{f['line']}:{f['column']}: {f['field'] or '-'}: {f['message']}") for f in findings]
     if mf.location.kind == Kind.TASK:
         rows += render.observed_lines(st)
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")

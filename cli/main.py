@@ -19,6 +19,7 @@ from cli.validate_cmd import validate
 from reconciler import __version__
 
 app = typer.Typer(
+    rich_markup_mode=None,
     cls=McGroup,
     name="mc",
     help="MissionControl: a Git-native control plane for teams of AI agents.",

@@ -13,6 +13,7 @@ from cli.store_opts import branch_option, open_signing_store, remote_option, sig
 from reconciler.vocabulary.errors import UsageError
 
 app = typer.Typer(
+    rich_markup_mode=None,
     cls=McGroup,
     name="mc-mesh",
     help="mc-mesh: the MissionControl node daemon that runs leased agents in worktrees.",

@@ -15,8 +15,12 @@ if TYPE_CHECKING:
     from reconciler.control.overlap_check import OverlapChecker, Report
     from reconciler.gitstate.store import Store
 
-overlap_app = typer.Typer(help="Overlap: what a new task would duplicate, or collide with.", no_args_is_help=True)
-index_app = typer.Typer(help="The overlap index under .mc/index/ (never committed).", no_args_is_help=True)
+overlap_app = typer.Typer(
+    rich_markup_mode=None, help="Overlap: what a new task would duplicate, or collide with.", no_args_is_help=True
+)
+index_app = typer.Typer(
+    rich_markup_mode=None, help="The overlap index under .mc/index/ (never committed).", no_args_is_help=True
+)
 
 
 def resolve(store: Store, rev: str | None) -> str:

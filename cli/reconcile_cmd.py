@@ -54,7 +54,7 @@ def reconcile(
     )
 
 
-service_app = typer.Typer(help="The long-running reconciler service.", no_args_is_help=True)
+service_app = typer.Typer(rich_markup_mode=None, help="The long-running reconciler service.", no_args_is_help=True)
 
 
 @service_app.command("run")

@@ -14,7 +14,7 @@ from cli.overlap_cmd import print_report, run_check
 from reconciler.vocabulary.errors import McError, UsageError
 from reconciler.vocabulary.keys import check_name
 
-task_app = typer.Typer(help="Tasks: create one, after an overlap check.", no_args_is_help=True)
+task_app = typer.Typer(rich_markup_mode=None, help="Tasks: create one, after an overlap check.", no_args_is_help=True)
 
 
 class OnOverlap(StrEnum):

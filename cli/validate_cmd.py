@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
 
 from cli.common import emit_json, err, handle_errors, out, repo_option
 
@@ -38,6 +37,8 @@ def _github(f: Finding, file: str) -> str:
 
 
 def _text(f: Finding, file: str) -> str:
+    from rich.markup import escape
+
     where = f"{file}:{f.line}:{f.column}" if f.line else file
     colour = "red" if f.severity == "error" else "yellow"
     field = f"{f.field}: " if f.field else ""

@@ -25,7 +25,6 @@ from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import changed_paths, check_worktree, start_of, work_commit
 from reconciler.manifests.globs import glob_matches
 from reconciler.manifests.layout import Location, task_file
-from reconciler.manifests.manifest_file import read_manifest
 from reconciler.manifests.model import Task
 from reconciler.manifests.outputs import output_error
 from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths, OverBudget
@@ -156,6 +155,8 @@ def task_spec(store: Store, key: TaskKey) -> Task:
     status = _status_blob(store, key)
     if status is None:
         raise McError(f"no status for {key} yet: run the reconciler", task=key)
+    from reconciler.manifests.manifest_file import read_manifest  # jsonschema: only the reports that need it
+
     spec_blob = str(status["spec"])
     data = store.repo[spec_blob].peel(pygit2.Blob).data
     mf = read_manifest(task_file(key.mission, key.name), spec_blob, data, Location(Kind.TASK, key.mission))
