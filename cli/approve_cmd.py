@@ -86,16 +86,17 @@ def _gate(
     store = open_store_at(repo, remote)
     store.sync()
     key = task_key(store, task, mission)
-    state, commit = desired_at(store)
+    gates = Gates(store)  # one walk of the policies and principals in force, for both
+    state, commit = desired_at(store, governance=gates.governance)
     declared = state.task(key)
     if declared is None:
         raise UsageError(f"{key} is not declared on {store.branch}")
     if action is Action.run:  # what a run approval approves: the task's manifest as main has it
         spec = str(store.repo[commit].peel(pygit2.Commit).tree[declared.path].id)
-        return store, key, commit, Gates(store).gate(state, commit, declared, PolicyAction.RUN, spec)
+        return store, key, commit, gates.gate(state, commit, declared, PolicyAction.RUN, spec)
     st = read_status(store).tasks.get(key)
     result = st.result_commit if st is not None else None
-    return store, key, commit, Gates(store).gate(state, commit, declared, PolicyAction.PUBLISH, result)
+    return store, key, commit, gates.gate(state, commit, declared, PolicyAction.PUBLISH, result)
 
 
 @handle_errors

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import pygit2
 
-from reconciler.gitstate.approvals import CHANGES_REF, read_chain
+from reconciler.gitstate.approvals import CHANGES_REF, merge_record, read_chain
 from reconciler.gitstate.store import Store
 from reconciler.governance.changes import change_action, change_rules
 from reconciler.governance.gate import Gate, judge
@@ -30,9 +30,9 @@ from reconciler.manifests.desired import DesiredState, MissionState
 from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, classify
 from reconciler.manifests.manifest_file import read_manifest
 from reconciler.manifests.model import Policy, Principals, Rule
-from reconciler.vocabulary.approvals import ApprovalForm, ApprovalRecord
+from reconciler.vocabulary.approvals import ApprovalRecord
 from reconciler.vocabulary.kinds import PolicyAction
-from reconciler.vocabulary.trailers import Trailer, parse
+from reconciler.vocabulary.trailers import Trailer
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,21 +184,16 @@ class Governance:
         cid = str(commit.id)
         action = change_action(path)
         records = [r for r in self._records if r.trailers.get(Trailer.APPROVES) == cid]
-        if len(commit.parent_ids) > 1 and Trailer.APPROVED_BY not in parse(commit.message):
-            signature, signed = commit.gpg_signature
-            policy = governing[0][0]
-            claims = {
-                Trailer.TARGET: path,
-                Trailer.ACTION: str(action),
-                Trailer.APPROVES: cid,
-                Trailer.POLICY: f"{policy.name}@{policy.version}",
-            }
-            author = f"{commit.author.name} <{commit.author.email}>"
-            records.append(
-                ApprovalRecord(
-                    cid, claims, author, float(commit.commit_time), signature, signed or b"", ApprovalForm.MERGE
-                )
-            )
+        policy = governing[0][0]
+        claims = {
+            Trailer.TARGET: path,
+            Trailer.ACTION: str(action),
+            Trailer.APPROVES: cid,
+            Trailer.POLICY: f"{policy.name}@{policy.version}",
+        }
+        merged = merge_record(commit, claims)  # a signed merge of the change approves it
+        if merged is not None:
+            records.append(merged)
         emails = _change_authors(self.store.repo, commit)
         people = principals.principals if principals is not None else ()
         authors = frozenset(p.name for p in people if p.email and p.email.lower() in emails)

@@ -149,6 +149,7 @@ class OverlapChecker:
             embedder, why_not = embedder_or_reason()
         self.embedder, self.why_not = embedder, why_not
         self.index = OverlapIndex(store.repo, embedder)
+        self._extra_vectors: dict[str, Any] = {}  # embeddings of `extra` items, by id
 
     def check(
         self,
@@ -168,11 +169,14 @@ class OverlapChecker:
         ids_q = identifiers(query.title)  # titles name what the work is about; descriptions are noisier
         own = thresholds.get(query.mission, Thresholds())
         candidates = [(h.item, h.vector, h.lexical) for h in hits]
-        if extra:
-            vectors = self.embedder.embed([strip_title(i.title) for i in extra]) if self.embedder else None
-            for n, item in enumerate(extra):
-                if query.all_missions or item.mission == query.mission:
-                    candidates.append((item, vectors[n] if vectors is not None else None, None))
+        extra = [i for i in extra if query.all_missions or i.mission == query.mission]
+        fresh = [i for i in extra if i.id not in self._extra_vectors]
+        if fresh and self.embedder is not None:  # each added task is embedded once, however many follow it
+            for item, item_vector in zip(
+                fresh, self.embedder.embed([strip_title(i.title) for i in fresh]), strict=True
+            ):
+                self._extra_vectors[item.id] = item_vector
+        candidates += [(i, self._extra_vectors.get(i.id), None) for i in extra]
         seen: set[str] = set()
         for item, item_vector, lexical in candidates:
             if item.key in query.exclude or item.id in seen:
@@ -186,7 +190,7 @@ class OverlapChecker:
                 continue
             st = statuses.get(item.key)
             phase = "Published" if item.kind == "result" else (str(st.phase) if st is not None else None)
-            why = reason(query.title, query.title, item.title, item.title, channels)
+            why = reason(query.title, item.title, channels)
             report.matches.append(
                 Match(item.key, item.kind, item.title, phase, score, found, channels.fuzzy, lexical, semantic, why)
             )

@@ -31,7 +31,8 @@ SCAN = 500  # commits of a chain or branch read at most
 
 
 def receipt(store: Store, key: TaskKey) -> dict[str, Any]:
-    state, main = desired_at(store)
+    gates = Gates(store)  # one walk of the policies and principals in force, for both
+    state, main = desired_at(store, governance=gates.governance)
     task = state.task(key)
     st = read_status(store).tasks.get(key)
     if task is None and st is None:
@@ -51,7 +52,7 @@ def receipt(store: Store, key: TaskKey) -> dict[str, Any]:
         )
     gate = None
     if task is not None and st is not None and st.result_commit:
-        gate = Gates(store).gate(state, main, task, PolicyAction.PUBLISH, st.result_commit)
+        gate = gates.gate(state, main, task, PolicyAction.PUBLISH, st.result_commit)
     doc["approvals"] = [
         {"approval": v.approval, "principal": v.principal, "fingerprint": v.fingerprint, "counts": v.counts}
         | ({"reason": v.reason} if not v.counts else {})

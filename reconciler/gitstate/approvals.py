@@ -61,7 +61,7 @@ def read_chain(store: Store, ref: str) -> list[ApprovalRecord]:
 
 
 def _record(commit: pygit2.Commit) -> ApprovalRecord:
-    author = f"{commit.author.name} <{commit.author.email}>"
+    author = _author(commit)
     tree = commit.tree
     if BUNDLE_FILE in tree and STATEMENT_FILE in tree:
         statement = tree[STATEMENT_FILE].peel(pygit2.Blob).data
@@ -87,9 +87,7 @@ def merge_approvals(store: Store, main: str, result: str, key: TaskKey, policy: 
     out: list[ApprovalRecord] = []
     commit = store.repo[main].peel(pygit2.Commit)
     for _ in range(MERGE_SCAN):
-        merges_result = len(commit.parent_ids) > 1 and result in {str(p) for p in commit.parent_ids[1:]}
-        if merges_result and Trailer.APPROVED_BY not in parse(commit.message):  # not our own publication
-            signature, signed = commit.gpg_signature
+        if result in {str(p) for p in commit.parent_ids[1:]}:
             claims = {
                 Trailer.TASK: str(key),
                 Trailer.ACTION: "publish",
@@ -97,21 +95,28 @@ def merge_approvals(store: Store, main: str, result: str, key: TaskKey, policy: 
                 Trailer.POLICY: policy,
                 Trailer.DESIRED: str(commit.parent_ids[0]),
             }
-            out.append(
-                ApprovalRecord(
-                    str(commit.id),
-                    claims,
-                    f"{commit.author.name} <{commit.author.email}>",
-                    float(commit.commit_time),
-                    signature,
-                    signed or b"",
-                    ApprovalForm.MERGE,
-                )
-            )
+            record = merge_record(commit, claims)
+            if record is not None:
+                out.append(record)
         if not commit.parents:
             break
         commit = commit.parents[0]
     return out
+
+
+def merge_record(commit: pygit2.Commit, claims: dict[Trailer, str]) -> ApprovalRecord | None:
+    """A person's merge commit as an approval making `claims` (what merging it approves), or
+    None if it is not a merge, or is one of our own publications."""
+    if len(commit.parent_ids) < 2 or Trailer.APPROVED_BY in parse(commit.message):
+        return None
+    signature, signed = commit.gpg_signature
+    return ApprovalRecord(
+        str(commit.id), claims, _author(commit), float(commit.commit_time), signature, signed or b"", ApprovalForm.MERGE
+    )
+
+
+def _author(commit: pygit2.Commit) -> str:
+    return f"{commit.author.name} <{commit.author.email}>"
 
 
 def statement(subject: str, body: str, trailers: dict[Trailer, object]) -> str:

@@ -155,12 +155,8 @@ class ManifestCache:
     def put(self, mf: ManifestFile) -> None:
         if mf.findings or mf.obj is None or mf.doc is None:
             return
-        entry = {"data": mf.doc.data}
-        try:
-            json.dumps(entry)
-        except (TypeError, ValueError):
-            return  # a value JSON cannot hold: not cached
-        self.entries[self.key(mf.path, mf.oid)] = entry
+        # parse_yaml gives JSON-like data only (no timestamps, no tags): it serialises as it is
+        self.entries[self.key(mf.path, mf.oid)] = {"data": mf.doc.data}
         self.added += 1
 
     def save(self, keep: Iterable[ManifestFile] | None = None) -> None:

@@ -68,9 +68,9 @@ def level(score: float, strong: float = STRONG, weak: float = WEAK) -> str | Non
     return None
 
 
-def reason(title_a: str, text_a: str, title_b: str, text_b: str, ch: Channels) -> str:
-    """Which words and identifiers agree, which differ, and how close the meaning is."""
-    ids_a, ids_b = identifiers(text_a), identifiers(text_b)
+def reason(title_a: str, title_b: str, ch: Channels) -> str:
+    """Which words and identifiers of the titles agree, which differ, and how close the meaning is."""
+    ids_a, ids_b = identifiers(title_a), identifiers(title_b)
     wa, wb = set(words(strip_title(title_a))), set(words(strip_title(title_b)))
     parts = []
     shared = sorted(wa & wb)

@@ -144,18 +144,18 @@ def test_a_policy_change_is_not_approved_under_its_own_looser_rules(awaiting: tu
     assert "alice authored the change; rule policy-by-officers excludes its author" in reasons
 
 
-def test_a_merge_signed_by_an_officer_approves_the_change_it_merges(awaiting: tuple[Path, dict[str, Path]]) -> None:
-    repo, keys, public = _governed(awaiting)
+def _carol_joins_on_a_branch(repo: Path, public: dict[str, str]) -> None:
+    """A pull request's branch `more-carol` that makes carol an officer; main checked out again."""
     git(repo, "checkout", "-qb", "more-carol")
-    write(
-        repo,
-        "principals.yaml",
-        PRINCIPALS.format(alice=public["alice"], carol=public["carol"]).replace(
-            "members: [alice]", "members: [alice, carol]"
-        ),
-    )
+    officers = PRINCIPALS.format(alice=public["alice"], carol=public["carol"])
+    write(repo, "principals.yaml", officers.replace("members: [alice]", "members: [alice, carol]"))
     _commit_as(repo, "carol@example.com", "carol joins the officers")
     git(repo, "checkout", "-q", "main")
+
+
+def test_a_merge_signed_by_an_officer_approves_the_change_it_merges(awaiting: tuple[Path, dict[str, Path]]) -> None:
+    repo, keys, public = _governed(awaiting)
+    _carol_joins_on_a_branch(repo, public)
     sign_as(repo, keys["alice"])
     subprocess.run(
         [
@@ -186,16 +186,7 @@ def test_a_merge_signed_by_an_officer_approves_the_change_it_merges(awaiting: tu
 
 def test_an_unsigned_merge_approves_nothing(awaiting: tuple[Path, dict[str, Path]]) -> None:
     repo, keys, public = _governed(awaiting)
-    git(repo, "checkout", "-qb", "more-carol")
-    write(
-        repo,
-        "principals.yaml",
-        PRINCIPALS.format(alice=public["alice"], carol=public["carol"]).replace(
-            "members: [alice]", "members: [alice, carol]"
-        ),
-    )
-    _commit_as(repo, "carol@example.com", "carol joins the officers")
-    git(repo, "checkout", "-q", "main")
+    _carol_joins_on_a_branch(repo, public)
     git(repo, "merge", "-q", "--no-ff", "-m", "Merge, unsigned", "more-carol")
     [change] = _changes(repo)
     assert change["gate"]["approvals"][0]["reason"] == "unsigned"
