@@ -122,6 +122,8 @@ def create(
     from reconciler.vocabulary.kinds import Kind
 
     git_repo = open_repo(repo)
+    if git_repo.workdir is None:
+        raise UsageError("this repository has no working tree: clone it and create the task there")
     if git_repo.head_is_unborn or git_repo.head_is_detached:
         raise UsageError("check out a branch with at least one commit first: the task is committed on it")
     branch = git_repo.head.shorthand
