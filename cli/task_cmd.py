@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from cli.common import Output, emit, err, handle_errors, out, output_option, rep
 from cli.overlap_cmd import print_report, run_check
 from reconciler.vocabulary.errors import McError, UsageError
 from reconciler.vocabulary.keys import check_name
+
+if TYPE_CHECKING:
+    from reconciler.gitstate.store import Store
 
 task_app = typer.Typer(rich_markup_mode=None, help="Tasks: create one, after an overlap check.", no_args_is_help=True)
 
@@ -71,6 +74,22 @@ def _one(kind: str, flag: str, given: str | None, declared: list[str], mission: 
     )
 
 
+def _current_branch(repo: str) -> tuple[Store, str]:
+    """The store of the checked-out branch of a working tree, and the branch's tip."""
+    import pygit2
+
+    from cli.store_opts import open_repo
+    from reconciler.gitstate.store import open_store
+
+    git_repo = open_repo(repo)
+    if git_repo.workdir is None:
+        raise UsageError("this repository has no working tree: clone it and create the task there")
+    if git_repo.head_is_unborn or git_repo.head_is_detached:
+        raise UsageError("check out a branch with at least one commit first: the task is committed on it")
+    store = open_store(git_repo, None, git_repo.head.shorthand)
+    return store, str(git_repo.head.peel(pygit2.Commit).id)
+
+
 def _refusal(mission: str, strong: list[str], policy: str, acknowledged: list[str], choice: OnOverlap) -> str | None:
     """Why the task must not be created, if it must not: the mission's policy first, then yours."""
     unacknowledged = [t for t in strong if t not in acknowledged]
@@ -112,23 +131,15 @@ def create(
     missions/MISSION/tasks/NAME.yaml and commit it (and only it) on the current branch."""
     import pygit2
 
-    from cli.store_opts import open_repo
     from reconciler.gitstate.desired_edit import add_file
-    from reconciler.gitstate.store import open_store
     from reconciler.manifests.desired import index
     from reconciler.manifests.layout import Location, task_file
     from reconciler.manifests.loader import GitSource, load
     from reconciler.manifests.manifest_file import read_manifest
     from reconciler.vocabulary.kinds import Kind
 
-    git_repo = open_repo(repo)
-    if git_repo.workdir is None:
-        raise UsageError("this repository has no working tree: clone it and create the task there")
-    if git_repo.head_is_unborn or git_repo.head_is_detached:
-        raise UsageError("check out a branch with at least one commit first: the task is committed on it")
-    branch = git_repo.head.shorthand
-    store = open_store(git_repo, None, branch)
-    head = str(git_repo.head.peel(pygit2.Commit).id)
+    store, head = _current_branch(repo)
+    git_repo, branch = store.repo, store.branch
     state = index(load(GitSource(git_repo, git_repo[head].peel(pygit2.Commit).tree)).manifests())
     ms = state.missions.get(mission)
     if ms is None or ms.mission is None:
