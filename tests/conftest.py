@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from reconciler.gitstate.bootstrap import init_repository
+from reconciler.gitstate.status import status_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example-missions"
@@ -135,7 +136,7 @@ def add_task(repo: Path) -> Callable[..., Path]:
 
 
 def status(repo: Path, key: str = "m/hello") -> dict[str, object]:
-    data: dict[str, object] = json.loads(git(repo, "show", f"refs/mc/status:{key}.json"))
+    data: dict[str, object] = json.loads(git(repo, "show", f"refs/mc/status:{status_path(key)}"))
     return data
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler.gitstate.status import status_path
 from tests.conftest import MC, env, git
 
 
@@ -68,7 +69,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
 def phase(repo: Path, key: str) -> str | None:
     """The task's phase in refs/mc/status, or None if it has none (yet)."""
     try:
-        data = json.loads(git(repo, "show", f"refs/mc/status:{key}.json"))
+        data = json.loads(git(repo, "show", f"refs/mc/status:{status_path(key)}"))
     except AssertionError:
         return None
     return str(data["phase"])

@@ -21,6 +21,7 @@ import pygit2
 
 from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
+from reconciler.gitstate.status import task_status_data
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import changed_paths, check_worktree, start_of, work_commit
 from reconciler.manifests.globs import glob_matches
@@ -42,12 +43,10 @@ def _status_blob(store: Store, key: TaskKey) -> dict[str, Any] | None:
     tip = store.read(STATUS_REF)
     if tip is None:
         return None
-    tree = store.repo[tip].peel(pygit2.Commit).tree
-    try:
-        blob = tree[f"{key.mission}/{key.name}.json"]
-    except KeyError:
+    found = task_status_data(store.repo[tip].peel(pygit2.Commit).tree, key)
+    if found is None:
         return None
-    data: dict[str, Any] = json.loads(blob.peel(pygit2.Blob).data)
+    data: dict[str, Any] = json.loads(found)
     return data
 
 

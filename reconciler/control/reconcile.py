@@ -395,9 +395,8 @@ class Reconciler:
         )
         body = "\n".join(str(t) for t in plan.transitions) or "conditions updated"
         message = compose(subject, {Trailer.DESIRED: desired.commit or "none"}, body)
-        written = status_commit(
-            self.store, self.view, plan.statuses, message, {QUEUE_FILE: self._queue(merged, desired)}
-        )
+        files: dict[str, bytes | None] = {QUEUE_FILE: self._queue(merged, desired)}
+        written = status_commit(self.store, self.view, plan.statuses, message, files)
         commit = written.tip
         assert commit is not None
         failpoint("reconcile-before-status-ref")

@@ -1,14 +1,22 @@
 """The status chain `refs/mc/status`: every task's observed status, one commit per change.
 
-The chain's tree mirrors the tasks, `<mission>/<task>.json` (a `vocabulary.status.TaskStatus`),
-plus `queue.json` (`gitstate.queue`). Only the elected reconciler writes it, one commit per pass
-that changed something, each message listing the transitions. It is JSON rather than YAML
-because a pass rereads it: JSON parses an order of magnitude faster, and `git show` still
-reads it as easily.
+The chain's tree holds each task's status at `<mission>/<xx>/<task>.json` (a
+`vocabulary.status.TaskStatus`), where `xx` is the task name's shard (`shard`): two hex digits
+of its SHA-1, so that no directory holds more than a few hundred entries even at 100,000 tasks
+and a commit that changes one task rewrites two small trees and the root, never a tree with an
+entry per task. The claim queue lives under `_queue/` (`gitstate.queue`): no mission can have
+that name. Only the elected reconciler writes the chain, one commit per pass that changed
+something, each message listing the transitions, so `git log refs/mc/status` reads as the
+system's history. It is JSON rather than YAML because a pass rereads it: JSON parses an order
+of magnitude faster, and `git show` still reads it as easily.
+
+A chain written before sharding (`<mission>/<task>.json`) is read as it is, and the first pass
+that writes a mission moves all of that mission's files into their shards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -18,10 +26,53 @@ from reconciler.gitstate.commits import write_commit
 from reconciler.gitstate.queue import QUEUE_FILE
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, tree_file
 from reconciler.gitstate.store import Store
+from reconciler.gitstate.trees import edit_tree, subtree_ids
 from reconciler.vocabulary.errors import CorruptState
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
+
+SHARD_HEX = 2  # 256 shards per mission
+
+
+def shard(task: str) -> str:
+    """The directory of a task's status within its mission's."""
+    return hashlib.sha1(task.encode()).hexdigest()[:SHARD_HEX]
+
+
+def status_path(key: str) -> str:
+    """Where a task's status lives in the status tree: `git show refs/mc/status:<path>`."""
+    k = TaskKey(key)
+    return f"{k.mission}/{shard(k.name)}/{k.name}.json"
+
+
+def task_status_data(tree: pygit2.Tree, key: str) -> bytes | None:
+    """One task's status file in a status tree (sharded, or where a chain written before
+    sharding keeps it); None if it has none."""
+    k = TaskKey(key)
+    for path in (status_path(key), f"{k.mission}/{k.name}.json"):
+        try:
+            found = tree[path]
+        except KeyError:
+            continue
+        if isinstance(found, pygit2.Blob):
+            return found.data
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """One directory of a mission's statuses as read: its tree (None for the files a chain
+    written before sharding keeps in the mission's own directory) and the tasks it holds."""
+
+    tree: str | None
+    keys: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MissionDir:
+    tree: str
+    dirs: dict[str, Directory]  # shard ("xx") -> directory; "" -> files not in a shard
 
 
 @dataclass(slots=True)
@@ -30,28 +81,31 @@ class StatusView:
 
     `corrupt` names the task blobs that cannot be read (hand-edited, damaged): those tasks are
     held where they are and reported, and every other task is served as usual. `queue_ok` says
-    whether `queue.json` is present and readable (the next pass rewrites it otherwise)."""
+    whether the queue is present and readable (the next pass rewrites it otherwise).
+
+    `missions` records the tree of each directory read, so that the next read skips every
+    directory whose tree did not change. `changed` names the tasks whose blob differs from the
+    view this one was read or written after (None: everything was read)."""
 
     tip: str | None = None
     tasks: dict[str, TaskStatus] = field(default_factory=dict)
     blobs: dict[str, str] = field(default_factory=dict)
-    trees: dict[str, str] = field(default_factory=dict)
+    missions: dict[str, MissionDir] = field(default_factory=dict)
     corrupt: dict[str, str] = field(default_factory=dict)
     queue_ok: bool = True
+    changed: frozenset[str] | None = None
 
 
 def read_status(store: Store, previous: StatusView | None = None) -> StatusView:
-    """Read `refs/mc/status`, reparsing only blobs that changed since `previous`.
+    """Read `refs/mc/status`, reading only the directories that changed since `previous`.
 
     CorruptState if the ref is not at a commit: then nothing can be decided safely."""
     tip = store.read(STATUS_REF)
     if previous is not None and previous.tip == tip:
         return previous
-    view = StatusView(tip)
     if tip is None:
-        return view
-    repo = store.repo
-    obj = repo.get(tip)
+        return StatusView(None, changed=frozenset(previous.tasks) if previous else None)
+    obj = store.repo.get(tip)
     if not isinstance(obj, pygit2.Commit):
         what = obj.type_str if obj is not None else "missing object"
         raise CorruptState(
@@ -59,31 +113,87 @@ def read_status(store: Store, previous: StatusView | None = None) -> StatusView:
             f"repaired (point it back at its last good commit: git update-ref {STATUS_REF} <commit>)",
             ref=STATUS_REF,
         )
-    root = obj.tree
-    view.queue_ok = _queue_ok(root)
-    for mission_tree in root:
-        if not isinstance(mission_tree, pygit2.Tree):
-            continue
-        mission = mission_tree.name or ""
-        view.trees[mission] = str(mission_tree.id)
-        same_tree = previous is not None and previous.trees.get(mission) == str(mission_tree.id)
-        for entry in mission_tree:
+    return _Reader(tip, previous).read(obj.tree)
+
+
+class _Reader:
+    """One read of the chain after `previous`: directories whose tree is unchanged are kept as
+    they were (the dictionaries are copied whole, in C), the others read entry by entry."""
+
+    def __init__(self, tip: str, previous: StatusView | None) -> None:
+        self.previous = previous or StatusView()
+        old = self.previous
+        self.view = StatusView(tip, dict(old.tasks), dict(old.blobs), {}, dict(old.corrupt))
+        self.changed: set[str] | None = set() if previous is not None else None
+
+    def read(self, root: pygit2.Tree) -> StatusView:
+        view = self.view
+        view.queue_ok = _queue_ok(root)
+        for mission_tree in root:
+            name = mission_tree.name or ""
+            if isinstance(mission_tree, pygit2.Tree) and not name.startswith("_"):
+                self.mission(name, mission_tree)
+        for mission, gone in self.previous.missions.items():
+            if mission not in view.missions:
+                for directory in gone.dirs.values():
+                    self.forget(directory.keys)
+        view.changed = frozenset(self.changed) if self.changed is not None else None
+        return view
+
+    def mission(self, mission: str, tree: pygit2.Tree) -> None:
+        before = self.previous.missions.get(mission)
+        if before is not None and before.tree == str(tree.id):
+            self.view.missions[mission] = before
+            return
+        old_dirs = before.dirs if before is not None else {}
+        dirs: dict[str, Directory] = {}
+        flat: list[pygit2.Object] = []
+        for entry in tree:
+            name = entry.name or ""
+            if not isinstance(entry, pygit2.Tree) or name.endswith(".json"):
+                flat.append(entry)  # written before sharding, or a stray entry: read where it is
+                continue
+            kept = old_dirs.get(name)
+            if kept is not None and kept.tree == str(entry.id):
+                dirs[name] = kept
+            else:
+                dirs[name] = Directory(str(entry.id), self.entries(mission, list(entry)))
+        if flat:
+            dirs[""] = Directory(None, self.entries(mission, flat))
+        self.view.missions[mission] = MissionDir(str(tree.id), dirs)
+        held = frozenset().union(*(d.keys for d in dirs.values()))
+        for name, old in old_dirs.items():
+            if dirs.get(name) is not old:
+                self.forget(old.keys - held)
+
+    def entries(self, mission: str, entries: list[pygit2.Object]) -> frozenset[str]:
+        view, previous = self.view, self.previous
+        keys: set[str] = set()
+        for entry in entries:
             key = TaskKey.of(mission, (entry.name or "").removesuffix(".json"))
+            keys.add(key)
             blob = str(entry.id)
+            if previous.blobs.get(key) == blob and (key in previous.tasks or key in previous.corrupt):
+                continue  # as it was: copied
             view.blobs[key] = blob
-            if previous is not None and (same_tree or previous.blobs.get(key) == blob):
-                if key in previous.tasks:
-                    view.tasks[key] = previous.tasks[key]
-                    continue
-                if key in previous.corrupt:
-                    view.corrupt[key] = previous.corrupt[key]
-                    continue
+            view.tasks.pop(key, None)
+            view.corrupt.pop(key, None)
             st, why = _task_status(entry, key)
             if st is not None:
                 view.tasks[key] = st
             else:
-                view.corrupt[key] = f"status {key}.json in {tip[:12]} cannot be read: {why}"
-    return view
+                view.corrupt[key] = f"status {key}.json in {str(view.tip)[:12]} cannot be read: {why}"
+            if self.changed is not None:
+                self.changed.add(key)
+        return frozenset(keys)
+
+    def forget(self, keys: frozenset[str]) -> None:
+        for key in keys:
+            self.view.tasks.pop(key, None)
+            self.view.blobs.pop(key, None)
+            self.view.corrupt.pop(key, None)
+            if self.changed is not None:
+                self.changed.add(key)
 
 
 def _task_status(entry: pygit2.Object, key: str) -> tuple[TaskStatus | None, str]:
@@ -106,22 +216,11 @@ def _queue_ok(root: pygit2.Tree) -> bool:
     return True
 
 
-def _mission_tree(
-    repo: pygit2.Repository, base: pygit2.Tree | None, mission: str, blobs: dict[str, pygit2.Oid]
-) -> pygit2.Oid:
-    existing = base[mission] if base is not None and mission in base else None
-    if existing is not None and not isinstance(existing, pygit2.Tree):
-        existing = None
-    builder = repo.TreeBuilder(existing) if existing is not None else repo.TreeBuilder()
-    for name, oid in blobs.items():
-        builder.insert(name, oid, pygit2.enums.FileMode.BLOB)
-    return builder.write()
-
-
 def status_commit(
-    store: Store, view: StatusView, changed: dict[str, TaskStatus], message: str, files: dict[str, bytes]
+    store: Store, view: StatusView, changed: dict[str, TaskStatus], message: str, files: dict[str, bytes | None]
 ) -> StatusView:
-    """Create the next status commit holding `changed` and root `files` (objects only; no ref moves).
+    """Create the next status commit holding `changed` and `files` (paths from the tree's root;
+    None removes one). Objects only; no ref moves.
 
     Returns the view at that commit, so that the writer need not read back what it wrote.
     """
@@ -129,21 +228,44 @@ def status_commit(
     base = repo[view.tip].peel(pygit2.Commit).tree if view.tip else None
     # What this commit did not rewrite stays as it was read, unreadable blobs included (held).
     corrupt = {k: why for k, why in view.corrupt.items() if k not in changed}
-    after = StatusView(None, {**view.tasks, **changed}, dict(view.blobs), dict(view.trees), corrupt)
-    by_mission: dict[str, dict[str, pygit2.Oid]] = {}
+    after = StatusView(None, {**view.tasks, **changed}, dict(view.blobs), dict(view.missions), corrupt)
+    edits: dict[str, pygit2.Oid | None] = {}
+    into: dict[str, dict[str, set[str]]] = {}  # mission -> shard -> tasks written into it
+    stay: dict[str, frozenset[str]] = {}  # mission -> entries that cannot move (not files)
+    for mission in {TaskKey(k).mission for k in changed}:
+        before = view.missions.get(mission)
+        flat = before.dirs.get("") if before is not None else None
+        # written before sharding: the mission's files move into their shards now, as they are
+        for key in flat.keys if flat is not None else ():
+            if key in changed:
+                edits[f"{mission}/{TaskKey(key).name}.json"] = None
+            elif isinstance(repo.get(view.blobs.get(key, ZERO)), pygit2.Blob):
+                edits[f"{mission}/{TaskKey(key).name}.json"] = None
+                edits[status_path(key)] = pygit2.Oid(hex=view.blobs[key])
+                into.setdefault(mission, {}).setdefault(shard(TaskKey(key).name), set()).add(key)
+            else:
+                stay[mission] = stay.get(mission, frozenset()) | {key}
     for key, st in changed.items():
-        mission, task = TaskKey(key).mission, TaskKey(key).name
         blob = repo.create_blob(st.to_json())
-        by_mission.setdefault(mission, {})[f"{task}.json"] = blob
         after.blobs[key] = str(blob)
-    root = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
-    for mission, blobs in by_mission.items():
-        tree = _mission_tree(repo, base, mission, blobs)
-        root.insert(mission, tree, pygit2.enums.FileMode.TREE)
-        after.trees[mission] = str(tree)
-    for name, data in files.items():
-        root.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
-    after.tip = write_commit(repo, RECONCILER, message, root.write(), [view.tip] if view.tip else [])
+        edits[status_path(key)] = blob
+        into.setdefault(TaskKey(key).mission, {}).setdefault(shard(TaskKey(key).name), set()).add(key)
+    for path, data in files.items():
+        edits[path] = repo.create_blob(data) if data is not None else None
+    root = edit_tree(repo, base, edits)
+    ids = subtree_ids(repo, root, {*into, *(f"{m}/{s}" for m, shards in into.items() for s in shards)})
+    for mission, shards in into.items():
+        before = view.missions.get(mission)
+        dirs = {name: d for name, d in (before.dirs if before else {}).items() if name != ""}
+        if mission in stay:
+            dirs[""] = Directory(None, stay[mission])
+        for name, keys in shards.items():
+            old = dirs.get(name, Directory(None, frozenset())).keys
+            dirs[name] = Directory(ids.get(f"{mission}/{name}"), old | keys)
+        after.missions[mission] = MissionDir(ids[mission], dirs)
+    after.changed = frozenset(changed)
+    after.queue_ok = True
+    after.tip = write_commit(repo, RECONCILER, message, root, [view.tip] if view.tip else [])
     return after
 
 

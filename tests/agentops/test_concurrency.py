@@ -23,6 +23,7 @@ import pygit2
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
+from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
 CLAIMERS = 8
@@ -77,7 +78,7 @@ def commit_tasks(repo: Path, add: dict[str, str], remove: tuple[str, ...] = (), 
 
 
 def status(repo: Path, key: str) -> dict[str, Any]:
-    data: dict[str, Any] = blob_json(repo, "refs/mc/status", f"{key}.json")
+    data: dict[str, Any] = blob_json(repo, "refs/mc/status", status_path(key))
     return data
 
 

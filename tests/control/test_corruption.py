@@ -12,7 +12,9 @@ import pygit2
 import pytest
 
 from reconciler.control.reconcile import Reconciler
+from reconciler.gitstate.status import status_path
 from reconciler.gitstate.store import Store
+from reconciler.gitstate.trees import edit_tree
 from tests.conftest import TASK, claim, git, mc, rev, write
 from tests.running import Running, phase, wait_for
 
@@ -59,11 +61,10 @@ def edit_status(edit: Callable[[pygit2.Repository, pygit2.TreeBuilder, pygit2.Tr
 
 def victim_blob(data: Callable[[dict[str, object]], bytes]) -> Corrupt:
     def edit(r: pygit2.Repository, root: pygit2.TreeBuilder, tree: pygit2.Tree) -> None:
-        mission = r[tree["m"].id].peel(pygit2.Tree)
-        current = json.loads(r[mission["victim.json"].id].peel(pygit2.Blob).data)
-        sub = r.TreeBuilder(mission)
-        sub.insert("victim.json", r.create_blob(data(current)), pygit2.enums.FileMode.BLOB)
-        root.insert("m", sub.write(), pygit2.enums.FileMode.TREE)
+        path = status_path("m/victim")
+        current = json.loads(r[tree[path].id].peel(pygit2.Blob).data)
+        edited = r[edit_tree(r, tree, {path: r.create_blob(data(current))})].peel(pygit2.Tree)
+        root.insert("m", edited["m"].id, pygit2.enums.FileMode.TREE)
 
     return edit_status(edit)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
+from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, env, git
 from tests.gitserver import GitDaemon
 from tests.running import Running, wait_for
@@ -27,7 +28,7 @@ def server(tmp_path: Path) -> Iterator[GitDaemon]:
 def phase_at(clone: Path, key: str) -> str | None:
     git(clone, "fetch", "-q", "origin", "+refs/mc/*:refs/mc/*")
     try:
-        return git(clone, "show", f"refs/mc/status:{key}.json").split('"phase": "')[1].split('"')[0]
+        return git(clone, "show", f"refs/mc/status:{status_path(key)}").split('"phase": "')[1].split('"')[0]
     except AssertionError:
         return None
 

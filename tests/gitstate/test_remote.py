@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
+from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
 CLONES = max(2, int(os.environ.get("MC_TEST_CLONES", "4")))  # 4 to 8 "machines"; several claimers share one
@@ -167,7 +168,7 @@ def test_claims_through_a_shared_remote_have_one_winner(site: Site) -> None:
     assert work[:2] == [f"Result of {key}", "halfway"]
 
     mc(other, "reconcile", check=True)
-    st = show_json(site.bare, f"refs/mc/status:{key}.json")
+    st = show_json(site.bare, "refs/mc/status:" + status_path(key))
     assert st["phase"] == "Succeeded", st
     assert [e["target"] for e in st["history"]][-3:] == ["Leased", "Running", "Succeeded"]
     again = mc(winner_clone, "complete", key, "-g", "1")
@@ -238,11 +239,11 @@ def test_reconciler_killed_mid_pass_through_a_remote_recovers(pair: Site) -> Non
         assert killed.returncode == -signal.SIGKILL, (point, killed)
     mc(other, "reconcile", check=True)
 
-    st = show_json(pair.bare, "refs/mc/status:m/hello.json")
+    st = show_json(pair.bare, "refs/mc/status:" + status_path("m/hello"))
     assert (st["phase"], st["attempts"], st["failures"]) == ("Queued", 1, 1), st
     assert [(e["source"], e["target"]) for e in st["history"]][-2:] == [("Running", "Expired"), ("Expired", "Queued")]
     assert [c["state"] for c in lease_chain(pair.bare, "m/hello")].count("expired") == 1
-    assert show_json(pair.bare, "refs/mc/status:m/new.json")["phase"] == "Queued"
+    assert show_json(pair.bare, "refs/mc/status:" + status_path("m/new"))["phase"] == "Queued"
     log = git(pair.bare, "log", "--format=%B", "refs/mc/status")
     lines = [line for line in log.splitlines() if " -> " in line]
     assert len(lines) == len(set(lines)), lines
@@ -265,7 +266,7 @@ def test_service_through_a_remote_queues_pushed_tasks_and_expires_leases(site: S
 
         def phase(key: str) -> str | None:
             proc = subprocess.run(
-                ["git", "-C", str(site.bare), "show", f"refs/mc/status:{key}.json"],
+                ["git", "-C", str(site.bare), "show", "refs/mc/status:" + status_path(key)],
                 capture_output=True,
                 text=True,
                 check=False,

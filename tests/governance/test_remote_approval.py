@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.gitstate.status import status_path
 from tests.conftest import git, mc, write
 from tests.gitserver import GitDaemon
 from tests.governance.conftest import POLICY, PRINCIPALS, keypair
@@ -25,7 +26,7 @@ def server(tmp_path: Path) -> Iterator[GitDaemon]:
 
 def remote_status(clone: Path) -> dict[str, object]:
     git(clone, "fetch", "-q", "origin", "+refs/mc/*:refs/mc/*")
-    data: dict[str, object] = json.loads(git(clone, "show", "refs/mc/status:m/hello.json"))
+    data: dict[str, object] = json.loads(git(clone, "show", "refs/mc/status:" + status_path("m/hello")))
     return data
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from reconciler.gitstate.status import status_path
 from tests.conftest import EXAMPLES, MC, env, git
 from tests.running import Running, phase, wait_for
 
@@ -60,12 +61,12 @@ def test_the_letter_of_the_approved_result_is_sent_exactly_once_across_a_crash(t
 
     messages = [json.loads(line) for line in (post / "messages.jsonl").read_text().splitlines()]
     assert len(messages) == 1, messages  # posted once, though the agent called the post office twice
-    draft_status = json.loads(git(repo, "show", "refs/mc/status:loan-approval/draft-offer.json"))
+    draft_status = json.loads(git(repo, "show", "refs/mc/status:" + status_path("loan-approval/draft-offer")))
     approved = draft_status["result_commit"]
     assert messages[0]["body"] == git(repo, "show", f"{approved}:work/offers/app-001.txt")
     assert messages[0]["key"] == "loan-approval/send-offer:letter"
 
-    send = json.loads(git(repo, "show", "refs/mc/status:loan-approval/send-offer.json"))
+    send = json.loads(git(repo, "show", "refs/mc/status:" + status_path("loan-approval/send-offer")))
     assert (send["attempts"], send["generation"]) == (1, 1)  # the same attempt, restarted in place
     assert send["outputs"]["messageId"] == messages[0]["id"]
     assert send["outputs"]["letterCommit"] == approved

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import pytest
 
+from reconciler.gitstate.status import status_path
 from tests.conftest import MC, git, mc, write
 from tests.mesh.test_node import MeshNode
 from tests.running import Running, phase, wait_for
@@ -147,7 +148,7 @@ def test_every_refund_happens_exactly_once_whatever_the_crash(
     refunds = ledger.read_text().splitlines()
     assert sorted(refunds) == sorted(f"m/{n}:refund" for n in crashes)  # each exactly once
     for name, (crash, _) in crashes.items():
-        st = json.loads(git(repo, "show", f"refs/mc/status:m/{name}.json"))
+        st = json.loads(git(repo, "show", "refs/mc/status:" + status_path("m/" + name)))
         assert st["attempts"] == (1 if crash == "none" else 2), (name, crash, st["attempts"])
         effects = json.loads(git(repo, "show", f"refs/mc/effects/m/{name}:effects.json"))
         assert list(effects) == [f"m/{name}:refund"]

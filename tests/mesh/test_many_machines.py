@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.gitstate.status import status_path
 from tests.conftest import EXAMPLES, MC, env, git
 from tests.gitserver import GitDaemon
 from tests.mesh.test_node import processes_with
@@ -36,7 +37,9 @@ def server(tmp_path: Path) -> Iterator[GitDaemon]:
 def status_at(clone: Path, task: str) -> dict[str, object] | None:
     git(clone, "fetch", "-q", "origin", "+refs/mc/*:refs/mc/*")
     try:
-        data: dict[str, object] = json.loads(git(clone, "show", f"refs/mc/status:loan-approval/{task}.json"))
+        data: dict[str, object] = json.loads(
+            git(clone, "show", "refs/mc/status:" + status_path("loan-approval/" + task))
+        )
     except AssertionError:
         return None
     return data

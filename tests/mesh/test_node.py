@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.gitstate.status import status_path
 from tests.conftest import MC, env, git, mc, write
 from tests.running import Running, phase, wait_for
 
@@ -174,7 +175,7 @@ def cluster(repo: Path, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def status_of(repo: Path, name: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads(git(repo, "show", f"refs/mc/status:m/{name}.json"))
+    data: dict[str, object] = json.loads(git(repo, "show", "refs/mc/status:" + status_path("m/" + name)))
     return data
 
 

@@ -18,6 +18,7 @@ from mesh.runner import Launch, agent_environment
 from mesh.signing import SigningOracle, refusal
 from reconciler.gitstate import signing, sshsig
 from reconciler.gitstate.commits import signature
+from reconciler.gitstate.status import status_path
 from reconciler.manifests.model import Agent, Meta, Permissions, Task
 from reconciler.vocabulary.keys import TaskKey
 from tests.conftest import claim, git, mc, rev, write
@@ -207,7 +208,7 @@ def test_a_signing_node_and_reconciler_leave_a_record_every_check_accepts(repo: 
     finally:
         node.stop()
         service.stop()
-    outputs = json.loads(git(repo, "show", "refs/mc/status:m/letter.json"))["outputs"]
+    outputs = json.loads(git(repo, "show", "refs/mc/status:" + status_path("m/letter")))["outputs"]
     assert outputs["keyInEnv"] is False
     assert "the node refused to sign: it is a commit of task m/other" in outputs["refused"]
     [refused] = node.events("signing.refused")
