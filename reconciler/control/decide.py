@@ -389,7 +389,7 @@ class Decider:
     def held_scopes(self) -> ScopeIndex:
         """The path scopes of the tasks that hold theirs (Queued, Leased, Running)."""
         out = ScopeIndex()
-        for key in self.scoped:
+        for key in sorted(self.scoped):  # by key: which holder a message names must not depend on order
             st, task = self.status(key), self.tasks[key]
             if st is not None and st.phase in OCCUPYING:
                 out.add(key, task.paths)
@@ -458,10 +458,15 @@ class Decider:
         is transitive), then Pending tasks are admitted by priority and age into the path
         scopes that are still held.
         """
-        memo: dict[str, bool] = {}
         capped = any(ms.mission is not None and ms.mission.spend_cap for ms in self.desired.missions.values())
         self.spent = self.mission_spend() if capped else {}
         keys = self.task_keys()
+        self.block_and_unblock(keys)
+        self.admit(keys)
+
+    def block_and_unblock(self, keys: Iterable[str]) -> None:
+        """The first sweep of `schedule`: blocked, unblocked, or back to Pending."""
+        memo: dict[str, bool] = {}
         for key in keys:
             task, st = self.tasks[key], self.status(key)
             if key in self.held or st is None:
@@ -478,8 +483,11 @@ class Decider:
                 if not met or hold:
                     self.move(key, Phase.PENDING, hold[1] if hold else "dependencies are no longer met")
 
+    def admit(self, keys: Iterable[str]) -> None:
+        """The second sweep of `schedule`: Pending tasks queued by priority and age."""
         held = self.held_scopes()
         active = {k: self.tasks[k] for k in keys if k not in self.held and self.status(k) is not None}
+        overlapping: list[tuple[str, Task]] = []
         order = sorted(active.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
         for key, task in order:
             st = self.status(key)
@@ -516,15 +524,8 @@ class Decider:
             if hold:
                 self.condition(key, ConditionType.READY, False, *hold)
                 continue
-            clash = held.first_overlap(task.paths, exclude=key)
-            if clash is not None:
-                self.condition(
-                    key,
-                    ConditionType.READY,
-                    False,
-                    Reason.SCOPE_OVERLAP,
-                    f"its paths overlap those of {clash}, which holds them",
-                )
+            if held.first_overlap(task.paths, exclude=key) is not None:
+                overlapping.append((key, task))
                 continue
             queued = self.move(key, Phase.QUEUED, "dependencies met" if task.needs else "ready")
             self.condition(key, ConditionType.READY, True, Reason.QUEUED, "ready to be claimed")
@@ -532,6 +533,15 @@ class Decider:
                 self.wake(key, queued.not_before)  # a backoff still running from before a cancellation
             if task.paths:
                 held.add(key, task.paths)
+        for key, task in overlapping:  # named after admission: the holder the next pass would name too
+            clash = held.first_overlap(task.paths, exclude=key)
+            self.condition(
+                key,
+                ConditionType.READY,
+                False,
+                Reason.SCOPE_OVERLAP,
+                f"its paths overlap those of {clash}, which holds them",
+            )
 
     def run(self) -> Plan:
         self.inconsistent()

@@ -194,10 +194,14 @@ class IncrementalDecider:
 
 
 def _may_change_cycles(d: _Derived, key: str, before: Task | None, task: Task | None) -> bool:
-    """A task can be in a cycle only if it needs one and one needs it."""
-    was = any(key in cycles for cycles in d.cycles.values())
-    same_needs = (before.needs if before else ()) == (task.needs if task else ())
-    return was or (not same_needs and task is not None and bool(task.needs) and bool(d.needed_by.get(key)))
+    """Whether the mission's cycles must be found again after `key` changed from `before` to
+    `task`: its edges changed, and the mission has cycles (how one is written depends on where
+    the search entered it) or the task could close one (it needs one and one needs it)."""
+    if (before is None) == (task is None) and (before.needs if before else ()) == (task.needs if task else ()):
+        return False
+    if d.cycles.get(TaskKey(key).mission):
+        return True
+    return task is not None and bool(task.needs) and bool(d.needed_by.get(key))
 
 
 def _dependents(d: _Derived, keys: Iterable[str]) -> set[str]:

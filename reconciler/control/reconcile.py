@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.control.decide import LeaseChange, Plan, Transition, decide
+from reconciler.control.decide import LeaseChange, Plan, Transition
 from reconciler.control.failpoints import failpoint
 from reconciler.control.gates import Gates
 from reconciler.control.governed import Governance
+from reconciler.control.incremental import Changes, IncrementalDecider
 from reconciler.gitstate.approvals import CHANGES_REF
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
@@ -110,6 +111,9 @@ class Reconciler:
         self.gates = Gates(store, self.governance)  # the approval gates of results awaiting approval
         self._changes_tip: str | None = None
         self.publish_held: dict[str, str] = {}  # approved results that cannot be merged, and why
+        self.decider = IncrementalDecider()
+        self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
+        self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
 
     def read_desired(self) -> Desired:
         # A missing branch is an error, never "no tasks": that would cancel every task.
@@ -177,10 +181,18 @@ class Reconciler:
             name = ref.name
             if name.startswith(LEASES_PREFIX):
                 tips[name[len(LEASES_PREFIX) :]] = str(ref.target)
+        before, parsed = self.lease_tips, self._leases
         self.lease_tips = tips
         self._lease_state = tuple(sorted(tips.items()))
-        self._leases, self.corrupt_leases = {}, {}
+        self._leases, corrupt = {}, self.corrupt_leases
+        self.corrupt_leases = {}
         for key, tip in tips.items():
+            if before.get(key) == tip and key in parsed:  # unchanged since the last read: parsed already
+                self._leases[key] = parsed[key]
+                continue
+            if before.get(key) == tip and key in corrupt:
+                self.corrupt_leases[key] = corrupt[key]
+                continue
             try:
                 self._leases[key] = lease_at(repo, tip)
             except CorruptState as exc:
@@ -263,7 +275,7 @@ class Reconciler:
         while True:
             now = self.clock()
             desired = self.read_desired()
-            self.view = read_status(self.store, self.view)
+            self.view = self._noted(read_status(self.store, self.view))
             leases = self.read_leases()
             held = self._held(locked)
             inputs = (
@@ -335,7 +347,8 @@ class Reconciler:
             commit = desired.commit or ""
             approved = self._publish(desired, self.gates.open(desired.state, commit, self.view.tasks))
             run_approved = self.gates.run_open(desired.state, commit, self.view.tasks, desired.specs)
-        return decide(
+        changes = self._changes(desired, leases)
+        plan = self.decider.decide(
             desired.state,
             desired.specs,
             self.view.tasks,
@@ -346,7 +359,36 @@ class Reconciler:
             self.read_nodes(),
             approved,
             run_approved,
+            changes,
         )
+        self._seen = _Seen(desired, _mission_wide(desired.state), self.lease_tips)
+        self._status_changes = set()
+        return plan
+
+    def _noted(self, view: StatusView) -> StatusView:
+        """`view`, which replaces `self.view`: note which tasks' statuses changed since the last decision."""
+        if view is not self.view and self._status_changes is not None:
+            if view.changed is None:
+                self._status_changes = None
+            else:
+                self._status_changes |= view.changed
+        return view
+
+    def _changes(self, desired: Desired, leases: dict[str, Lease]) -> Changes | None:
+        """What changed since the last decision; None when it cannot be told (then all is decided)."""
+        seen = self._seen
+        if seen is None or self._status_changes is None:
+            return None
+        tasks = set(self._status_changes)
+        missions: set[str] = set()
+        if desired is not seen.desired:
+            old, new = seen.desired.specs, desired.specs
+            tasks |= {k for k, _ in old.items() ^ new.items()}
+            wide = _mission_wide(desired.state)
+            missions = {m for m in wide.keys() | seen.missions.keys() if wide.get(m) != seen.missions.get(m)}
+        if self.lease_tips is not seen.lease_tips:
+            tasks |= {k for k, _ in seen.lease_tips.items() ^ self.lease_tips.items()}
+        return Changes(frozenset(tasks), frozenset(missions))
 
     def _publish(self, desired: Desired, gates: dict[str, Gate]) -> dict[str, str]:
         """Merge each result whose publish gate is open into the desired-state branch (unless it
@@ -403,8 +445,24 @@ class Reconciler:
         with self.fence() as fence:
             self.store.transact([status_update(self.view, commit), *fence.updates], fence.verifies)
         failpoint("reconcile-after-status-ref")
-        self.view = written
+        self.view = self._noted(written)
         return commit
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The inputs of a decision, kept to tell what changed before the next one."""
+
+    desired: Desired
+    missions: dict[str, tuple[object, ...]]
+    lease_tips: dict[str, str]
+
+
+def _mission_wide(state: DesiredState) -> dict[str, tuple[object, ...]]:
+    """What each mission declares besides its tasks: a change to any of it concerns them all."""
+    return {
+        name: (ms.mission, dict(ms.klusters), dict(ms.agents), dict(ms.policies)) for name, ms in state.missions.items()
+    }
 
 
 class _Locked(Exception):
