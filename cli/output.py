@@ -74,7 +74,11 @@ def emit_json(data: Any) -> None:
 def emit_yaml(data: Any) -> None:
     import yaml
 
-    sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    class Dumper(yaml.SafeDumper):
+        """safe_dump's, and str subclasses (a TaskKey, a StrEnum) as the strings they are."""
+
+    Dumper.add_multi_representer(str, yaml.representer.SafeRepresenter.represent_str)
+    sys.stdout.write(yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True))
 
 
 def emit(data: Any, fmt: Output) -> None:
