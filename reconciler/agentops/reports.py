@@ -14,25 +14,23 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pygit2
 
 from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
 from reconciler.gitstate.store import Store
-from reconciler.gitstate.work import changed_paths, check_worktree, start_of, work_commit
-from reconciler.manifests.globs import glob_matches
-from reconciler.manifests.layout import Location, task_file
-from reconciler.manifests.model import Task
-from reconciler.manifests.outputs import output_error
 from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths, OverBudget
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseHandle, LeaseState
-from reconciler.vocabulary.spend import Spend
 from reconciler.vocabulary.trailers import Trailer, WorkKind
+
+if TYPE_CHECKING:  # the manifests and work branches only matter to checkpoints and results
+    from pathlib import Path
+
+    from reconciler.manifests.model import Task
+    from reconciler.vocabulary.spend import Spend
 
 FENCED_ATTEMPTS = 8
 T = TypeVar("T")
@@ -131,6 +129,8 @@ def checkpoint(
     store: Store, key: TaskKey, handle: LeaseHandle, message: str, now: float, worktree: Path | None = None
 ) -> str:
     """A commit on the task's work branch, fenced by the lease generation."""
+    from reconciler.gitstate.work import check_worktree, work_commit
+
     if worktree is not None:
         check_worktree(store, key, worktree)  # a usage error before anything is read or written
 
@@ -155,7 +155,10 @@ def task_spec(store: Store, key: TaskKey) -> Task:
     status = _status_blob(store, key)
     if status is None:
         raise McError(f"no status for {key} yet: run the reconciler", task=key)
+    from reconciler.manifests.layout import Location, task_file
     from reconciler.manifests.manifest_file import read_manifest  # jsonschema: only the reports that need it
+    from reconciler.manifests.model import Task
+    from reconciler.vocabulary.kinds import Kind
 
     spec_blob = str(status["spec"])
     data = store.repo[spec_blob].peel(pygit2.Blob).data
@@ -166,6 +169,8 @@ def task_spec(store: Store, key: TaskKey) -> Task:
 
 
 def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
+    from reconciler.manifests.outputs import output_error
+
     error = output_error(task.outputs_schema, outputs)
     if error is not None:
         raise InvalidOutputs(f"outputs refused, task stays Running: {error}", task=task.key)
@@ -181,6 +186,9 @@ def check_paths(store: Store, task: Task, parent: str, result: str) -> None:
     """A result may change only what its task's `paths` cover (every path, with no `paths`)."""
     if not task.paths:
         return
+    from reconciler.gitstate.work import changed_paths, start_of
+    from reconciler.manifests.globs import glob_matches
+
     start = start_of(store, parent, _need_results(store, task))  # where it started from its needs' results, or
     base = start or store.repo.merge_base(parent, store.require_desired())  # where it left main
     changed = changed_paths(store, str(base) if base is not None else parent, result)
@@ -206,6 +214,8 @@ def complete(
 ) -> str:
     """Record the result: a result commit on the work branch and a `completed` lease, atomically.
     `trailers` adds to the result commit's (a mesh node names itself, the exit status, the time)."""
+    from reconciler.gitstate.work import check_worktree, work_commit
+
     if worktree is not None:
         check_worktree(store, key, worktree)
 
