@@ -8,7 +8,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-from tests.conftest import ROOT, env
+import pytest
+
+from tests.conftest import ROOT, edit_task, env, reconcile
 
 HEAVY = ("pygit2", "jsonschema", "lancedb", "onnxruntime", "sigstore", "pyarrow")
 
@@ -89,3 +91,19 @@ def test_the_console_script_runs_agent_commands_without_typer(queued: Path) -> N
     assert code == 0
     assert {"typer", "click"} & set(heavy.split(","))
     assert stdout.startswith("Usage: mc heartbeat [OPTIONS] {task}")
+
+
+@pytest.mark.parametrize("schema", [False, True], ids=["no output schema", "an output schema"])
+def test_a_result_loads_jsonschema_only_for_an_output_schema(repo: Path, tmp_path: Path, schema: bool) -> None:
+    """`mc complete` checks outputs with jsonschema only when the task declares an output schema."""
+    if schema:
+        edit_task(repo, "  outputs:\n    schema:\n      type: object\n      required: [answer]\n")
+    reconcile(repo)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('{"answer": 42}')
+    fast = {"entry": CONSOLE_SCRIPT, "watch": (*AGENT_HEAVY, "typer")}
+    code, heavy, stdout = loaded(repo, "claim", "--agent", "worker", "-o", "json", **fast)
+    assert (code, heavy) == (0, "")
+    token = json.loads(stdout)["leaseToken"]
+    done = loaded(repo, "complete", "m/hello", "-g", "1", "--lease-token", token, "--outputs", str(outputs), **fast)
+    assert done[:2] == (0, "jsonschema" if schema else "")
