@@ -18,9 +18,10 @@ from cli.common import McGroup, typer_command
 from cli.params import Command, Param
 
 IDS = [c.name for c in AGENT_COMMANDS]
+ARABIC_ONE = "\u0661"  # a digit to Python's int(), not to typer
 # Raw values for each type: the plain ones, and spellings typer reads (or refuses) its own way.
 RAW: dict[type[Any], list[str]] = {
-    int: ["1", "7", "01", "0", "-1", " 2", "2 ", "1_0", "+1", "0x1", "١", "", "1.0", "1e3", "99999999999999999999999"],
+    int: ["1", "7", "01", "0", "-1", " 2", "2 ", "1_0", "+1", "0x1", ARABIC_ONE, "", "1.0", "1e3", "9" * 30],
     float: ["60", "1.5", "1e3", "1E2", "60.", ".5", "0", "-1", "1e9", "nan", "inf", "1_0", " 5", "", "0x1"],
     str: ["x", "m/t", "", "-dash", "--", "a=b", "é", " spaced "],
     Path: ["w", "a/b", ".", "", "-"],
@@ -87,7 +88,7 @@ def plain(param: Param) -> str:
 
 
 def raw_values(param: Param) -> list[str]:
-    return CHOICES if param.type not in RAW else RAW[param.type]
+    return RAW.get(param.type, CHOICES)
 
 
 def spellings(param: Param, value: str) -> list[list[str]]:
