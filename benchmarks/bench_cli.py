@@ -227,7 +227,7 @@ def as_table(runs: Runs) -> str:
     if runs.imports:
         lines += ["", "what one `mc heartbeat` imports (python -X importtime), by cumulative ms:"]
         lines += [f"  {ms:>7.1f}  {name}" for ms, name in runs.imports[:15]]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def as_json(runs: Runs) -> dict[str, Any]:
