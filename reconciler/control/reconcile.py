@@ -33,9 +33,9 @@ from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate
-from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.desired import DesiredState, index, named_for_file, reindex, stem
 from reconciler.manifests.disk_cache import ManifestCache, cache_dir
-from reconciler.manifests.loader import GitSource, Snapshot, load
+from reconciler.manifests.loader import GitSource, Snapshot, changed_paths, load, load_changed
 from reconciler.manifests.model import Task
 from reconciler.vocabulary.conditions import Reason
 from reconciler.vocabulary.errors import Conflict, CorruptState, RefLocked
@@ -112,6 +112,9 @@ class Reconciler:
         self._changes_tip: str | None = None
         self.publish_held: dict[str, str] = {}  # approved results that cannot be merged, and why
         self.decider = IncrementalDecider()
+        self._indexed: DesiredState | None = None  # the snapshot indexed, before governance overlays it
+        self._pending: tuple[dict[str, str], frozenset[str]] | None = None  # its specs and invalid tasks
+        self._misnamed = 0  # task files whose object is named otherwise than the file
         self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
         self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
 
@@ -122,18 +125,59 @@ class Reconciler:
         if self.desired is not None and self.desired.commit == tip and changes == self._changes_tip:
             return self.desired
         tree = self.store.repo[tip].peel(pygit2.Commit).tree
-        if self.snapshot is None:  # a (re)start: what no commit changed is in the disk cache
+        before = self.snapshot
+        if before is None:  # a (re)start: what no commit changed is in the disk cache
             cache = ManifestCache(cache_dir(self.store.repo))
             self.snapshot = load(GitSource(self.store.repo, tree), cache=cache)
             if cache.added or cache.rejected or len(cache.entries) != self.snapshot.cached:
                 with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
                     cache.save(self.snapshot.manifests())
-        else:
-            self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
-        state = self.governance.desired(index(self.snapshot.manifests()), tip)
-        self.desired = Desired(tip, state, _specs(self.snapshot), _invalid_tasks(self.snapshot))
+            self._index_all()
+        elif before.tree_id != str(tree.id):  # a commit: read and index what it changed
+            changed = changed_paths(self.store.repo, before.tree_id or "", tree)
+            after = load_changed(GitSource(self.store.repo, tree), before, changed)
+            if after is not None and self._reindex(before, after, changed):
+                self.snapshot = after
+            else:
+                self.snapshot = after or load(GitSource(self.store.repo, tree), previous=before)
+                self._index_all()
+        assert self._indexed is not None
+        assert self._pending is not None
+        state = self.governance.desired(self._indexed, tip)
+        self.desired = Desired(tip, state, *self._pending)
         self._changes_tip = changes
         return self.desired
+
+    def _index_all(self) -> None:
+        """Index every manifest of the snapshot (a start, or a change `_reindex` cannot apply)."""
+        assert self.snapshot is not None
+        files = list(self.snapshot.manifests())
+        self._indexed = index(files)
+        self._pending = (_specs(self.snapshot), _invalid_tasks(self.snapshot))
+        self._misnamed = sum(1 for mf in files if mf.location.kind == Kind.TASK and not named_for_file(mf))
+
+    def _reindex(self, before: Snapshot, after: Snapshot, changed: set[str]) -> bool:
+        """Apply a few changed task files to the indexed state, its specs and invalid tasks;
+        False (nothing applied) when they cannot be applied alone."""
+        if self._indexed is None or self._pending is None or self._misnamed:
+            return False
+        pairs = [(before.files.get(p), after.files.get(p)) for p in sorted(changed)]
+        state = reindex(self._indexed, pairs)
+        if state is None:
+            return False
+        specs, invalid = dict(self._pending[0]), set(self._pending[1])
+        for old, new in pairs:
+            for mf in (old, new):
+                if mf is not None:
+                    key = TaskKey.of(mf.location.mission or "", stem(mf.path))
+                    specs.pop(key, None)
+                    invalid.discard(key)
+            if new is not None and new.obj is not None:
+                specs[new.obj.key] = new.oid
+            elif new is not None:
+                invalid.add(TaskKey.of(new.location.mission or "", new.declared_name()))
+        self._indexed, self._pending = state, (specs, frozenset(invalid))
+        return True
 
     def _lease_fingerprint(self) -> tuple[object, ...] | None:
         """A cheap signal that no lease ref moved: the stat of `packed-refs` and of the lease
@@ -445,7 +489,7 @@ class Reconciler:
         with self.fence() as fence:
             self.store.transact([status_update(self.view, commit), *fence.updates], fence.verifies)
         failpoint("reconcile-after-status-ref")
-        self.view = self._noted(written)
+        self.view = written  # the decision's own output: the decider looks at those tasks again anyway
         return commit
 
 
