@@ -66,13 +66,14 @@ def test_reading_what_changed_gives_what_a_fresh_read_gives(edits: list[tuple[st
         rec.read_desired()
         for n, (kind, name, needs) in enumerate(edits, 1):
             path = f"missions/m/tasks/{name}.yaml"
-            change: dict[str, str | None] = {
+            changes: dict[str, dict[str, str | None]] = {
                 "write": {path: task_yaml(name, f"T{n}", needs=tuple(sorted(needs)))},
                 "remove": {path: None},
                 "broken": {path: "kind: Task\nmetadata: [\n"},
                 "misnamed": {path: task_yaml(name, f"T{n}", declared=sorted(needs)[0] if needs else "zz")},
                 "agent": {"missions/m/agents/w.yaml": BASE["missions/m/agents/w.yaml"].replace("Works", f"W{n}")},
-            }[kind]
+            }
+            change = changes[kind]
             commit(repo, change, n)
             seen = rec.read_desired()
             fresh = Reconciler(Store(pygit2.Repository(tmp))).read_desired()
