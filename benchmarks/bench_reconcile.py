@@ -39,8 +39,9 @@ from reconciler.control.decide import Transition
 from reconciler.control.reconcile import PassResult, Reconciler
 from reconciler.gitstate.leases import write_lease_commit
 from reconciler.gitstate.refs import STATUS_REF, cas
-from reconciler.gitstate.status import read_status
+from reconciler.gitstate.status import read_status, status_path
 from reconciler.gitstate.store import Store
+from reconciler.gitstate.trees import edit_tree
 from reconciler.manifests.checks import all_findings, errors
 from reconciler.manifests.model import agent_id
 from reconciler.vocabulary.leases import Lease, LeaseState
@@ -52,6 +53,7 @@ AGENT = "worker"
 MAIN_REF = "refs/heads/main"
 SCRATCH_REF = "refs/bench/scratch"
 SHAPE = "tasks need nothing and claim no paths: all Queued after the first pass"
+BLOB = pygit2.enums.FileMode.BLOB
 REPLICAS = 1000  # the schema's maximum: the one agent may hold (nearly) every task at once
 SLOW_NOOP_MS = 20.0  # a warm no-op pass slower than this is profiled even without --profile
 
@@ -308,7 +310,8 @@ class SizeResults:
 # Labels, in print order: the baselines (a) to (d), then the passes.
 READ_REFS = "(a) read main + status refs"
 CAS = "(b) update-ref CAS, scratch ref"
-COMMIT_N = "(c) commit: 1 blob, N-entry tree"
+COMMIT_N = "(c) status commit, flat N-entry tree"
+COMMIT_SHARD = "(f) status commit, sharded tree"
 READ_ALL = "(d) read every blob (main+status)"
 COMMIT_SMALL = "commit: 1-file tree"
 NOOP_WARM = "no-op pass, warm"
@@ -318,12 +321,16 @@ ADDED = "1-added pass (new task)"
 CONFIRM = "pass after its own write (skipped)"
 WALK_REFS = "(e) walk every ref, N live leases"
 LEASED_NOOP = "no-op pass, warm, N live leases"
-BASELINES = (READ_REFS, CAS, COMMIT_N, READ_ALL, COMMIT_SMALL, WALK_REFS)
+CHANGED_NOW = "1-changed pass, vs the sharded commit"
+ADDED_NOW = "1-added pass, vs the sharded commit"
+BASELINES = (READ_REFS, CAS, COMMIT_N, COMMIT_SHARD, READ_ALL, COMMIT_SMALL, WALK_REFS)
 RATIOS: dict[str, tuple[str, ...]] = {
     NOOP_WARM: (READ_REFS,),
     NOOP_COLD: (READ_ALL,),
     CHANGED: (CAS, COMMIT_N),
+    CHANGED_NOW: (CAS, COMMIT_SHARD),
     ADDED: (CAS, COMMIT_N),
+    ADDED_NOW: (CAS, COMMIT_SHARD),
     CONFIRM: (READ_REFS,),
     LEASED_NOOP: (READ_REFS,),
 }
@@ -333,7 +340,7 @@ def _letters(labels: tuple[str, ...]) -> str:
     return "+".join(label[1] for label in labels)
 
 
-def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]:
+def measure_baselines(store: Store, path: str, repeat: int, n_tasks: int) -> dict[str, Timing]:
     """The Git operations beneath a pass, on the same repository."""
     repo = store.repo
     main, status = repo.references[MAIN_REF].target, repo.references[STATUS_REF].target
@@ -366,20 +373,34 @@ def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]
     commit_small_t, _ = measure(COMMIT_SMALL, small_commit, repeat, inner=20)
 
     status_root = repo[status].peel(pygit2.Commit).tree
-    mission_tree = status_root[MISSION]
+    flat = repo.TreeBuilder()  # the mission directory as it was before sharding: N entries
+    for i in range(1, n_tasks + 1):
+        flat.insert(f"{task_name(i)}.json", status_root[status_path(f"{MISSION}/{task_name(i)}")].id, BLOB)
+    flat_root = repo.TreeBuilder(status_root)
+    flat_root.insert(MISSION, flat.write(), pygit2.enums.FileMode.TREE)
+    flat_tree = repo[flat_root.write()].peel(pygit2.Tree)
+    mission_tree = flat_tree[MISSION]
     assert isinstance(mission_tree, pygit2.Tree)
 
-    def status_shaped_commit() -> pygit2.Oid:
-        # What the smallest status commit writes: one task blob into the N-entry mission tree.
+    def flat_status_commit() -> pygit2.Oid:
+        # What the smallest status commit wrote before sharding: one blob into the N-entry tree.
         counter[0] += 1
         blob = repo.create_blob(f'{{"n": {counter[0]}}}\n'.encode())
         mission = repo.TreeBuilder(mission_tree)
-        mission.insert(f"{task_name(1)}.json", blob, pygit2.enums.FileMode.BLOB)
-        root = repo.TreeBuilder(status_root)
+        mission.insert(f"{task_name(1)}.json", blob, BLOB)
+        root = repo.TreeBuilder(flat_tree)
         root.insert(MISSION, mission.write(), pygit2.enums.FileMode.TREE)
         return repo.create_commit(None, sig, sig, "bench", root.write(), [status])
 
-    commit_n_t, _ = measure(COMMIT_N, status_shaped_commit, repeat, inner=20)
+    def status_commit_now() -> pygit2.Oid:
+        # What the smallest status commit writes now: one blob into its shard.
+        counter[0] += 1
+        blob = repo.create_blob(f'{{"n": {counter[0]}}}\n'.encode())
+        tree = edit_tree(repo, status_root, {status_path(f"{MISSION}/{task_name(1)}"): blob})
+        return repo.create_commit(None, sig, sig, "bench", tree, [status])
+
+    commit_n_t, _ = measure(COMMIT_N, flat_status_commit, repeat, inner=20)
+    commit_shard_t, _ = measure(COMMIT_SHARD, status_commit_now, repeat, inner=20)
 
     def read_all() -> int:
         fresh = pygit2.Repository(path)  # a cold handle, as a restarted reconciler has
@@ -389,7 +410,7 @@ def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]
 
     read_all_t, _ = measure(READ_ALL, read_all, repeat)
     repo.references.delete(SCRATCH_REF)
-    return {t.label: t for t in (read_refs_t, cas_t, commit_small_t, commit_n_t, read_all_t)}
+    return {t.label: t for t in (read_refs_t, cas_t, commit_small_t, commit_n_t, commit_shard_t, read_all_t)}
 
 
 def timed_pass(rec: Reconciler) -> tuple[float, PassResult]:
@@ -429,7 +450,13 @@ def measure_writes(rec: Reconciler, writer: pygit2.Repository, n_tasks: int, rep
         _expect(result.status_commit is None and result.skipped, "the pass after an addition did not skip")
         confirm.append(seconds)
     _expect(len(read_status(rec.store).tasks) == n_tasks + repeat, "the status does not hold every task")
-    return {CHANGED: Timing(CHANGED, changed), ADDED: Timing(ADDED, added), CONFIRM: Timing(CONFIRM, confirm)}
+    return {
+        CHANGED: Timing(CHANGED, changed),
+        CHANGED_NOW: Timing(CHANGED_NOW, changed),
+        ADDED: Timing(ADDED, added),
+        ADDED_NOW: Timing(ADDED_NOW, added),
+        CONFIRM: Timing(CONFIRM, confirm),
+    }
 
 
 def first_pass(rec: Reconciler, n_tasks: int) -> tuple[float, int, float]:
@@ -482,7 +509,7 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     rec = Reconciler(store)
     first_s, first_transitions, settle_s = first_pass(rec, n_tasks)
 
-    timings = measure_baselines(store, tmp, repeat)
+    timings = measure_baselines(store, tmp, repeat, n_tasks)
     warm, warm_result = measure(NOOP_WARM, rec.run_once, repeat, inner=100)
     _expect(warm_result.skipped and warm_result.status_commit is None, "a warm no-op pass did not skip")
 
@@ -559,11 +586,11 @@ def as_table(results: list[SizeResults]) -> str:
             f"the pass after it (its own write, skipped): {r.settle_pass_ms:.1f} ms",
             f"median and min of {r.repeat} runs",
             "",
-            f"{'measurement':<34}{'median ms':>12}{'min ms':>12}   ratio of medians",
+            f"{'measurement':<40}{'median ms':>12}{'min ms':>12}   ratio of medians",
         ]
         for label in (*BASELINES, *RATIOS):
             t = r.timings[label]
-            lines.append(f"{label:<34}{t.median_ms:>12.4g}{t.min_ms:>12.4g}   {ratio_text(r, label)}")
+            lines.append(f"{label:<40}{t.median_ms:>12.4g}{t.min_ms:>12.4g}   {ratio_text(r, label)}")
         for p in r.profiles:
             lines += profile_lines(p)
         lines.append("")
