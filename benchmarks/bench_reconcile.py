@@ -302,6 +302,7 @@ class SizeResults:
     settle_pass_ms: float
     timings: dict[str, Timing]
     profiles: list[Profile] = field(default_factory=list)
+    memory: tuple[float, float] = (0.0, 0.0)  # peak MB: a reconciler restart, and `import pygit2`
 
     def ratio(self, label: str, *baselines: str) -> float:
         return self.timings[label].median_ms / sum(self.timings[b].median_ms for b in baselines)
@@ -501,6 +502,34 @@ def measure_leased_noop(rec: Reconciler, store: Store, n_tasks: int, repeat: int
     return {WALK_REFS: walked, LEASED_NOOP: noop}
 
 
+PEAK = """
+import sys
+try:
+    exec(compile(sys.argv[1], "<bench>", "exec"))
+finally:
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("PEAK", int(hwm.split()[1]), file=sys.stderr)
+"""
+
+
+def peak_mb(code: str, *args: str) -> float:
+    """The peak resident memory of a fresh interpreter running `code`, in MB (VmHWM, which
+    starts again at exec, unlike the rusage of a forked child)."""
+    proc = subprocess.run([sys.executable, "-c", PEAK, code, *args], capture_output=True, text=True, check=False)
+    line = next((x for x in proc.stderr.splitlines() if x.startswith("PEAK ")), None)
+    _expect(proc.returncode == 0 and line is not None, f"{code!r} failed: {proc.stderr[-500:]}")
+    assert line is not None
+    return int(line.split()[1]) / 1024
+
+
+def measure_memory(tmp: str) -> tuple[float, float]:
+    """Peak memory of a reconciler restart (`mc reconcile`, one pass over every task) against an
+    interpreter that only imports pygit2, in the same run."""
+    floor = peak_mb("import pygit2")
+    restart = "from cli.entry import main; sys.argv = ['mc', 'reconcile', '-C', sys.argv[2]]; main()"
+    return peak_mb(restart, tmp), floor
+
+
 def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     start = time.perf_counter()
     writer = build_repo(tmp, n_tasks)  # what people push with; the reconciler has its own handle
@@ -521,6 +550,7 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     timings |= {NOOP_WARM: warm, NOOP_COLD: cold, **measure_writes(rec, writer, n_tasks, repeat)}
     timings |= measure_leased_noop(rec, store, n_tasks, repeat)
     results = SizeResults(n_tasks, repeat, build_s, first_s * 1e3, first_transitions, settle_s * 1e3, timings)
+    results.memory = measure_memory(tmp)
 
     if want_profile or warm.median_ms > SLOW_NOOP_MS:
         rec.run_once()
@@ -571,6 +601,7 @@ def as_json(results: list[SizeResults]) -> dict[str, Any]:
                     for t in r.timings.values()
                 },
                 "profiles": [profile_json(p) for p in r.profiles],
+                "peak_memory_mb": {"reconciler_restart": round(r.memory[0], 1), "import_pygit2": round(r.memory[1], 1)},
             }
             for r in results
         ],
@@ -591,6 +622,11 @@ def as_table(results: list[SizeResults]) -> str:
         for label in (*BASELINES, *RATIOS):
             t = r.timings[label]
             lines.append(f"{label:<40}{t.median_ms:>12.4g}{t.min_ms:>12.4g}   {ratio_text(r, label)}")
+        rss, floor = r.memory
+        lines.append(
+            f"peak memory of a reconciler restart (mc reconcile): {rss:.0f} MB; "
+            f"python -c 'import pygit2': {floor:.0f} MB (x{rss / floor:.3g})"
+        )
         for p in r.profiles:
             lines += profile_lines(p)
         lines.append("")
