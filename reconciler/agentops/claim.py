@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.gitstate.holdings import Holding, holdings_update, read_holdings, still_held
 from reconciler.gitstate.leases import advance, read_lease
-from reconciler.gitstate.queue import QueueEntry, QueueIndex, read_queue
+from reconciler.gitstate.queue import QueueEntry, QueueMeta, QueueView
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, work_branch, work_ref
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.work import StartConflict, start_commit
@@ -67,9 +68,9 @@ def _suggest(word: str, known: list[str]) -> str:
     return f"; known: {', '.join(sorted(known)[:10])}" if known else ""
 
 
-def resolve_agent(index: QueueIndex, agent: str) -> str:
+def resolve_agent(meta: QueueMeta, agent: str) -> str:
     """An agent id (`name-8hex`) or, when unambiguous, a bare agent name; NotFound if unknown."""
-    known = sorted(set(index.replicas) | {a for e in index.tasks for a in e.agents})
+    known = sorted(meta.replicas)  # every agent declared
     if agent in known or not known:
         return agent
     matches = [a for a in known if a.rsplit("-", 1)[0] == agent]
@@ -81,10 +82,17 @@ def resolve_agent(index: QueueIndex, agent: str) -> str:
     raise NotFound(f"unknown agent {agent!r}{_suggest(agent, names)}", agent=agent)
 
 
-def _eligible(entry: QueueEntry, agent: str, mission: str | None, now: float) -> bool:
-    if mission is not None and entry.key.mission != mission:
-        return False
-    return agent in entry.agents and (entry.not_before is None or entry.not_before <= now)
+def _ready(queue: QueueView, agent: str, mission: str | None, now: float) -> Iterator[QueueEntry]:
+    """The agent's Queued tasks whose backoff is over, in claim order (highest priority, then
+    oldest), read page by page: the queue lists under an agent only the tasks of its mission."""
+    try:
+        for entry in queue.entries(agent):
+            if mission is not None and entry.key.mission != mission:
+                return
+            if entry.not_before is None or entry.not_before <= now:
+                yield entry
+    except CorruptState as exc:
+        raise NothingToClaim(str(exc)) from None
 
 
 def claim(
@@ -104,20 +112,21 @@ def claim(
     agent's holdings (the replicas limit) in one transaction: all or nothing."""
     if not 1.0 <= ttl <= MAX_TTL:  # also refuses inf and nan
         raise UsageError(f"a lease lasts from 1 to {MAX_TTL:.0f} seconds, not {ttl}")
-    index = _queue_of(store)
-    if mission is not None and index.missions and mission not in index.missions:
-        raise NotFound(f"unknown mission {mission!r}{_suggest(mission, index.missions)}", mission=mission)
-    agent = resolve_agent(index, agent)
-    limit = replicas if replicas is not None else index.replicas.get(agent)
-    candidates = sorted(
-        (e for e in index.tasks if _eligible(e, agent, mission, now)), key=lambda e: (-e.priority, e.created, e.key)
-    )
-    if not candidates:
-        raise NothingToClaim(f"no task is ready for agent {agent}" + (f" in mission {mission}" if mission else ""))
-    main = store.require_desired()
-    slots = _Slots(store, agent, limit)
+    queue = _queue_of(store)
+    meta = queue.meta
+    if mission is not None and meta.missions and mission not in meta.missions:
+        raise NotFound(f"unknown mission {mission!r}{_suggest(mission, meta.missions)}", mission=mission)
+    agent = resolve_agent(meta, agent)
+    limit = replicas if replicas is not None else meta.replicas.get(agent)
+    slots: _Slots | None = None
     unstartable: list[str] = []
-    for entry in candidates:
+    for entry in _ready(queue, agent, mission, now):
+        if slots is None:  # there is a ready task: now the holdings matter
+            main = store.require_desired()
+            slots = _Slots(store, agent, limit)
+            slots.check()
+        if slots.took(entry):
+            continue  # this agent claimed it since the queue was written: no lease to read
         for _ in range(CLAIM_ATTEMPTS):
             slots.check()
             try:
@@ -140,7 +149,7 @@ def claim(
                 ttl,
                 secret_sha256=secret_hash(secret),
                 vouched=vouched and node is not None,
-                budget=index.budgets.get(agent, SpendLimit()),
+                budget=meta.budgets.get(agent, SpendLimit()),
             )
             branch = work_ref(entry.key)
             work_tip = store.read(branch)
@@ -160,15 +169,18 @@ def claim(
                 slots.reread()  # another claim of this task, or of this agent, won: look again
                 continue
             return Claimed(granted, commit, branch, work_tip, secret)
+    if slots is None:
+        raise NothingToClaim(f"no task is ready for agent {agent}" + (f" in mission {mission}" if mission else ""))
     if unstartable:
         raise NothingToClaim("no ready task can start: " + "; ".join(unstartable))
     raise NothingToClaim(f"every ready task for agent {agent} was claimed by someone else")
 
 
 CLAIM_ATTEMPTS = 4
+PRUNE_AT = 64  # without a replicas limit, ended holdings are dropped once this many are listed
 
 
-def _queue_of(store: Store) -> QueueIndex:
+def _queue_of(store: Store) -> QueueView:
     """The queue of the latest status commit (after a fetch, through a remote)."""
     store.sync()
     status_tip = store.read(STATUS_REF)
@@ -178,29 +190,44 @@ def _queue_of(store: Store) -> QueueIndex:
             "start it with `mc reconciler run` (or run `mc reconcile` once)"
         )
     try:
-        return read_queue(store.repo, status_tip)
+        return QueueView(store.repo, status_tip)
     except CorruptState as exc:
         raise NothingToClaim(str(exc)) from None
 
 
 class _Slots:
-    """The agent's holdings, checked against its replicas limit before each attempt."""
+    """The agent's holdings, checked against its replicas limit before each attempt.
+
+    An entry counts until its lease chain records the end of its generation; reading every
+    held lease at each claim would cost O(held), so the entries are only checked (and the ended
+    ones dropped) when their number reaches the limit: below it, the live ones are below it too.
+    The holdings also tell which queued tasks this agent took since the queue was written."""
 
     def __init__(self, store: Store, agent: str, limit: int | None) -> None:
         self.store, self.agent, self.limit = store, agent, limit
         self.reread()
 
     def reread(self) -> None:
-        self.tip, held = read_holdings(self.store, self.agent)
-        self.live = still_held(self.store, held)
+        self.tip, self.held = read_holdings(self.store, self.agent)
+        self.pruned = False
+        self.granted: dict[str, int] = {}
+        for h in self.held:
+            self.granted[h.key] = max(h.generation, self.granted.get(h.key, 0))
+
+    def took(self, entry: QueueEntry) -> bool:
+        """Whether this agent was granted a generation of `entry` after the queue's: its lease
+        chain is past the queue's generation, so the claim would skip it anyway."""
+        return self.granted.get(entry.key, 0) > entry.generation
 
     def check(self) -> None:
-        if self.limit is not None and len(self.live) >= self.limit:
+        if not self.pruned and len(self.held) >= (self.limit if self.limit is not None else PRUNE_AT):
+            self.held, self.pruned = still_held(self.store, self.held), True
+        if self.limit is not None and len(self.held) >= self.limit:
             raise NothingToClaim(
-                f"agent {self.agent} already holds {len(self.live)} task(s) (replicas: {self.limit}): "
-                + ", ".join(h.key for h in self.live)
+                f"agent {self.agent} already holds {len(self.held)} task(s) (replicas: {self.limit}): "
+                + ", ".join(h.key for h in self.held)
             )
 
     def take(self, key: str, generation: int) -> Update:
-        held = [*self.live, Holding(key, generation)]
+        held = [*self.held, Holding(key, generation)]
         return holdings_update(self.store, self.agent, self.tip, held, f"agent {self.agent}: holds {key}")

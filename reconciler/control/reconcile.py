@@ -23,12 +23,12 @@ from reconciler.control.failpoints import failpoint
 from reconciler.control.gates import Gates
 from reconciler.control.governed import Governance
 from reconciler.control.incremental import Changes, IncrementalDecider
+from reconciler.control.queue_build import StatusQueue
 from reconciler.gitstate.approvals import CHANGES_REF
 from reconciler.gitstate.fence import FenceProvider, no_fence
 from reconciler.gitstate.leases import advance, lease_at
 from reconciler.gitstate.nodes import read_nodes
 from reconciler.gitstate.publish import PublishConflict, publish, published, result_facts
-from reconciler.gitstate.queue import QUEUE_FILE, QueueEntry, QueueIndex
 from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
@@ -36,14 +36,12 @@ from reconciler.governance.gate import Gate
 from reconciler.manifests.desired import DesiredState, index, named_for_file, reindex, stem
 from reconciler.manifests.disk_cache import ManifestCache, cache_dir
 from reconciler.manifests.loader import GitSource, Snapshot, changed_paths, load, load_changed
-from reconciler.manifests.model import Task
 from reconciler.vocabulary.conditions import Reason
 from reconciler.vocabulary.errors import Conflict, CorruptState, RefLocked
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseAction, LeaseState
 from reconciler.vocabulary.nodes import NodeRecord
-from reconciler.vocabulary.phases import HELD, Phase
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
@@ -117,6 +115,7 @@ class Reconciler:
         self._misnamed = 0  # task files whose object is named otherwise than the file
         self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
         self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
+        self.queue = StatusQueue()  # the claim queue, kept from pass to pass
 
     def read_desired(self) -> Desired:
         # A missing branch is an error, never "no tasks": that would cancel every task.
@@ -276,39 +275,13 @@ class Reconciler:
             failpoint("reconcile-after-lease-write")
         return written
 
-    def _queue(self, statuses: dict[str, TaskStatus], desired: Desired) -> bytes:
-        entries: list[QueueEntry] = []
-        running: dict[str, int] = {}
-        tasks: dict[str, Task] = {t.key: t for t in desired.state.tasks()}
-        eligible: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], tuple[str, ...]] = {}
-        for key, st in sorted(statuses.items()):
-            if st.phase in HELD and st.holder:
-                running[st.holder] = running.get(st.holder, 0) + 1
-            task = tasks.get(key)
-            if st.phase != Phase.QUEUED or task is None:
-                continue
-            selector = (st.mission, task.agent.name, tuple(sorted(task.agent.match_labels.items())))
-            agents = eligible.get(selector)
-            if agents is None:  # many tasks share a selector: match it against the agents once
-                agents = tuple(a.agent_id for a in desired.state.missions[st.mission].agents_for(task))
-                eligible[selector] = agents
-            entries.append(
-                QueueEntry(
-                    st.key,
-                    task.priority,
-                    st.created,
-                    st.not_before,
-                    st.generation,
-                    st.spec,
-                    agents,
-                    task.timeout_seconds,
-                    _results(statuses, st.mission, task.needs),
-                )
-            )
-        declared = [a for ms in desired.state.missions.values() for a in ms.agents.values()]
-        replicas = {a.agent_id: a.replicas for a in declared}
-        budgets = {a.agent_id: a.budget.spend_limit for a in declared if a.budget.spend_limit}
-        return QueueIndex(entries, running, replicas, sorted(desired.state.missions), budgets).encode()
+    def _queue(self, statuses: dict[str, TaskStatus], plan: Plan, desired: Desired) -> dict[str, bytes | None]:
+        """The claim queue's files that this pass changes (`control/queue_build.py`)."""
+        assert self.view is not None
+        view = self.view
+        return self.queue.files(
+            self.store.repo, view.tip, view.queue_ok, statuses, set(plan.statuses), desired.state, desired.specs
+        )
 
     def run_once(self) -> PassResult:
         started = time.perf_counter()
@@ -481,7 +454,7 @@ class Reconciler:
         )
         body = "\n".join(str(t) for t in plan.transitions) or "conditions updated"
         message = compose(subject, {Trailer.DESIRED: desired.commit or "none"}, body)
-        files: dict[str, bytes | None] = {QUEUE_FILE: self._queue(merged, desired)}
+        files: dict[str, bytes | None] = self._queue(merged, plan, desired)
         written = status_commit(self.store, self.view, plan.statuses, message, files)
         commit = written.tip
         assert commit is not None
@@ -529,9 +502,3 @@ def _fence_lease(change: LeaseChange, now: float) -> Lease:
         0.0,
         reason="task removed from desired state: fenced so that no claim lands",
     )
-
-
-def _results(statuses: dict[str, TaskStatus], mission: str, needs: tuple[str, ...]) -> tuple[str, ...]:
-    """The result commits of the tasks `needs` names, in that order: where the task's work starts."""
-    found = (statuses.get(TaskKey.of(mission, n)) for n in needs)
-    return tuple(st.result_commit for st in found if st is not None and st.result_commit)

@@ -6,7 +6,11 @@ can never take more than `replicas` tasks: of two claims that both saw a free sl
 moves the ref from the value both read. An entry counts until its lease chain records that the
 generation ended (released, finished, failed, expired by the reconciler): never by the clock,
 since a holder's renewal may still land on a lease that looks expired. Ended entries are dropped
-at the next claim.
+by a claim that finds the agent's entries at its limit (`agentops.claim`).
+
+Each commit's message holds the entries (a JSON paragraph) and its tree is empty, as an
+approval's is: a claim writes one object for the holdings, not three. Commits written before
+kept the same JSON in a `holdings.json` file, which is still read.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 
 import pygit2
 
-from reconciler.gitstate.commits import single_file_tree, write_commit
+from reconciler.gitstate.commits import write_commit
 from reconciler.gitstate.leases import lease_at, read_lease
 from reconciler.gitstate.refs import LEASES_PREFIX, ZERO, Update, agent_ref, tree_file
 from reconciler.gitstate.store import Store
@@ -41,10 +45,20 @@ def read_holdings(store: Store, agent: str) -> tuple[str | None, list[Holding]]:
         return None, []
     try:
         commit = store.repo[tip].peel(pygit2.Commit)
-        data = json.loads(tree_file(commit.tree, HOLDINGS_FILE))
+        data = json.loads(_recorded(commit))
         return tip, [Holding(str(h["key"]), int(h["generation"])) for h in data["holdings"]]
     except (KeyError, ValueError, TypeError, AttributeError, pygit2.GitError):
         return tip, _from_lease_chains(store, agent)
+
+
+def _recorded(commit: pygit2.Commit) -> str | bytes:
+    """The JSON of a holdings commit: its message's JSON paragraph (or, written before, its file)."""
+    if HOLDINGS_FILE in commit.tree:
+        return tree_file(commit.tree, HOLDINGS_FILE)
+    for paragraph in commit.message.split("\n\n"):
+        if paragraph.startswith("{"):
+            return paragraph
+    raise KeyError(HOLDINGS_FILE)
 
 
 def _from_lease_chains(store: Store, agent: str) -> list[Holding]:
@@ -78,7 +92,7 @@ def still_held(store: Store, holdings: list[Holding]) -> list[Holding]:
 def holdings_update(store: Store, agent: str, parent: str | None, holdings: list[Holding], subject: str) -> Update:
     """The next commit of the agent's holdings (objects only) and the CAS that installs it."""
     body = json.dumps({"agent": agent, "holdings": [{"key": h.key, "generation": h.generation} for h in holdings]})
-    tree = single_file_tree(store.repo, HOLDINGS_FILE, (body + "\n").encode())
-    message = compose(subject, {Trailer.AGENT: agent})
-    commit = write_commit(store.repo, agent, message, tree, [parent] if parent else [])
+    message = compose(subject, {Trailer.AGENT: agent}, body)
+    empty = store.repo.TreeBuilder().write()  # written once: then it exists, and this costs nothing
+    commit = write_commit(store.repo, agent, message, empty, [parent] if parent else [])
     return Update(agent_ref(agent), commit, parent or ZERO)

@@ -5,13 +5,23 @@ not lose a race goes through git's own ref transaction: all updates and verifica
 one call happen together or not at all. A transaction that fails because a ref was not at
 its expected value (or is locked by a live writer) is a `Conflict`, worth retrying; any other
 failure (a missing object, a bad ref name, a permission) is a `GitFailure` naming the cause.
+
+A process keeps one `git update-ref --stdin` per repository for its transactions (`start`, the
+updates, `prepare`, `commit`): a process that writes again and again (the reconciler service,
+a mesh node, a script claiming in a loop) does not start git for each write. Git checks every
+old value under the refs' locks at `prepare`, exactly as a one-off call does; a failed
+transaction ends that git process (git exits with the reason), and the next one starts anew.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,30 +122,108 @@ def transact(repo: pygit2.Repository, updates: Sequence[Update], verifies: Seque
     lines = [f"verify {v.ref} {v.old}" for v in verifies]
     for u in updates:
         lines.append(f"update {u.ref} {u.new}" + (f" {u.old}" if u.old is not None else ""))
+    stderr = ""
     for attempt in range(2):
-        proc = subprocess.run(
-            ["git", "--git-dir", repo.path, "update-ref", "--stdin"],
-            input="\n".join(lines) + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode == 0:
+        said = _transaction(repo.path, lines)
+        if said is None:
             return
-        if attempt or not break_stale_locks(repo, proc.stderr):
+        stderr = said
+        if attempt or not break_stale_locks(repo, stderr):
             break
-    reason = proc.stderr.strip().splitlines()[0].removeprefix("fatal: ") if proc.stderr.strip() else ""
+    reason = stderr.strip().splitlines()[0].removeprefix("fatal: ") if stderr.strip() else ""
     refs = ", ".join(u.ref for u in updates)
-    locked = _LOCK_EXISTS.findall(proc.stderr)
+    locked = _LOCK_EXISTS.findall(stderr)
     if locked:
         raise RefLocked(f"{refs}: locked by another update in flight ({locked[0]})", refs=refs, lock=locked[0])
-    if _LOST_RACE.search(proc.stderr):
+    if _LOST_RACE.search(stderr):
         raise Conflict(reason or "ref update refused", refs=refs)
     raise GitFailure(
-        f"git update-ref failed for {refs}: {reason or f'exit status {proc.returncode}'}",
+        f"git update-ref failed for {refs}: {reason or 'git exited without saying why'}",
         refs=refs,
-        stderr=proc.stderr.strip(),
+        stderr=stderr.strip(),
     )
+
+
+class _Session:
+    """One `git update-ref --stdin` of this process, for one repository."""
+
+    OK = (b"start: ok\n", b"prepare: ok\n", b"commit: ok\n")
+
+    def __init__(self, git_dir: str) -> None:
+        self.pid = os.getpid()
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the git process
+        self.proc = subprocess.Popen(
+            ["git", "--git-dir", git_dir, "update-ref", "--stdin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+        )
+
+    def alive(self) -> bool:
+        return self.pid == os.getpid() and self.proc.poll() is None
+
+    def run(self, lines: list[str]) -> str | None:
+        """None if the transaction committed; otherwise what git said (and the session is over)."""
+        if self._talk(lines):
+            return None
+        self.close()
+        self.errors.seek(0)
+        said = self.errors.read().decode("utf-8", "replace")
+        self.errors.close()
+        return said or f"git update-ref --stdin exited with status {self.proc.returncode}"
+
+    def _talk(self, lines: list[str]) -> bool:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None
+        assert stdout is not None
+        try:
+            stdin.write(("start\n" + "".join(f"{line}\n" for line in lines) + "prepare\ncommit\n").encode())
+            stdin.flush()
+            return all(stdout.readline() == reply for reply in self.OK)
+        except OSError:  # git is gone (it exits on the first error)
+            return False
+
+    def close(self) -> None:
+        """End the session: git exits when its input ends (an open transaction is aborted)."""
+        if self.pid != os.getpid():
+            return  # a forked child's copy: the session belongs to the parent
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+_SESSIONS: dict[str, _Session] = {}  # git dir -> session, most recently used last
+_SESSIONS_LOCK = threading.Lock()
+MAX_SESSIONS = 4  # repositories a process writes to at once: more are closed, least recently used first
+
+
+def _transaction(git_dir: str, lines: list[str]) -> str | None:
+    """Run one transaction in this process's session for `git_dir`: None, or git's error output."""
+    with _SESSIONS_LOCK:  # one transaction at a time per session; they take milliseconds
+        session = _SESSIONS.pop(git_dir, None)
+        if session is None or not session.alive():
+            session = _Session(git_dir)
+        _SESSIONS[git_dir] = session
+        while len(_SESSIONS) > MAX_SESSIONS:
+            _SESSIONS.pop(next(iter(_SESSIONS))).close()
+        said = session.run(lines)
+        if said is not None:
+            _SESSIONS.pop(git_dir, None)
+        return said
+
+
+@atexit.register
+def _close_sessions() -> None:
+    for session in list(_SESSIONS.values()):
+        session.close()
+    _SESSIONS.clear()
 
 
 def cas(repo: pygit2.Repository, ref: str, new: str, old: str | None) -> None:

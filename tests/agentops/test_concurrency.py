@@ -23,6 +23,7 @@ import pygit2
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
+from reconciler.gitstate.queue import read_queue
 from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
@@ -83,7 +84,8 @@ def status(repo: Path, key: str) -> dict[str, Any]:
 
 
 def queue(repo: Path) -> list[str]:
-    return [e["key"] for e in blob_json(repo, "refs/mc/status", "queue.json")["tasks"]]
+    r = pygit2.Repository(str(repo))
+    return [e.key for e in read_queue(r, str(r.references["refs/mc/status"].target)).tasks]
 
 
 def lease_log(repo: Path, key: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pygit2
 import pytest
 
 from reconciler.control.reconcile import Reconciler
+from reconciler.gitstate.queue import QUEUE_DIR, read_queue
 from reconciler.gitstate.status import status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
@@ -76,7 +77,7 @@ CORRUPTIONS: dict[str, tuple[Corrupt, bool]] = {  # how, and whether the victim 
     "lease.json not JSON": (point_lease_at(lambda r: _commit(r, "lease.json", b"{not json")), True),
     "status with an unknown phase": (victim_blob(lambda st: json.dumps({**st, "phase": "Sleeping"}).encode()), False),
     "status not JSON": (victim_blob(lambda _: b"\x00garbage"), False),
-    "queue.json removed": (edit_status(lambda r, root, tree: root.remove("queue.json")), False),
+    "queue removed": (edit_status(lambda r, root, tree: root.remove(QUEUE_DIR)), False),
     "Succeeded without a lease": (victim_blob(lambda st: json.dumps({**st, "phase": "Succeeded"}).encode()), False),
 }
 
@@ -122,8 +123,8 @@ def test_a_corruption_holds_its_task_and_the_rest_is_served(tasks: Path, running
     assert done.exit_code == 0, done.output
     assert wait_for(lambda: phase(tasks, str(mine["task"])) == "Succeeded")
     assert phase(tasks, "m/after") == "Pending"  # never queued on a status nobody can vouch for
-    if name == "queue.json removed":
-        assert "queue.json" in git(tasks, "ls-tree", "--name-only", "refs/mc/status")
+    if name == "queue removed":
+        assert QUEUE_DIR in git(tasks, "ls-tree", "--name-only", "refs/mc/status")
         return
     assert wait_for(lambda: any(e["event"] == "held" for e in running.logs()))
     held = next(e for e in running.logs() if e["event"] == "held")
@@ -168,5 +169,5 @@ def test_a_long_running_reconciler_keeps_holding_a_corrupt_status_after_it_write
         result = reconciler.run_once()
         assert "m/victim" in result.held
         assert not [t for t in result.transitions if t.key == "m/victim"]
-    queue = json.loads(git(tasks, "show", "refs/mc/status:queue.json"))
-    assert "m/victim" not in [e["key"] for e in queue["tasks"]]
+    queue = read_queue(reconciler.store.repo, rev(tasks, "refs/mc/status"))
+    assert "m/victim" not in [e.key for e in queue.tasks]

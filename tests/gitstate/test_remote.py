@@ -16,9 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
+from reconciler.gitstate.queue import read_queue
 from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
@@ -124,8 +126,9 @@ def test_claims_through_a_shared_remote_have_one_winner(site: Site) -> None:
         site.publish(name, previous)
         reconciler_clone = site.clones[i % len(site.clones)]
         mc(reconciler_clone, "reconcile", check=True)
-        queued = show_json(site.bare, "refs/mc/status:queue.json")["tasks"]
-        assert [e["key"] for e in queued] == [f"m/{name}"]
+        bare = pygit2.Repository(str(site.bare))
+        queued = read_queue(bare, str(bare.references["refs/mc/status"].target)).tasks
+        assert [e.key for e in queued] == [f"m/{name}"]
 
         results = race(site.clones)
         winners = [(j, json.loads(out)) for j, (code, out, _) in enumerate(results) if code == 0]
