@@ -82,9 +82,9 @@ def _invalid_tasks(snapshot: Snapshot) -> frozenset[str]:
 
 def _specs(snapshot: Snapshot) -> dict[str, str]:
     out: dict[str, str] = {}
-    for mf in snapshot.manifests():
+    for mf in sorted(snapshot.manifests(), key=lambda f: f.path):
         if mf.obj is not None and mf.obj.kind == Kind.TASK:
-            out[mf.obj.key] = mf.oid
+            out.setdefault(mf.obj.key, mf.oid)  # as `index` does: of two with one name, the first by path
     return out
 
 
