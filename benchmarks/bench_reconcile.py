@@ -310,7 +310,8 @@ class SizeResults:
 
 # Labels, in print order: the baselines (a) to (d), then the passes.
 READ_REFS = "(a) read main + status refs"
-CAS = "(b) update-ref CAS, scratch ref"
+CAS = "(b) git update-ref CAS, one process"
+CAS_SESSION = "(g) CAS through the process's git"
 COMMIT_N = "(c) status commit, flat N-entry tree"
 COMMIT_SHARD = "(f) status commit, sharded tree"
 READ_ALL = "(d) read every blob (main+status)"
@@ -324,7 +325,7 @@ WALK_REFS = "(e) walk every ref, N live leases"
 LEASED_NOOP = "no-op pass, warm, N live leases"
 CHANGED_NOW = "1-changed pass, vs the sharded commit"
 ADDED_NOW = "1-added pass, vs the sharded commit"
-BASELINES = (READ_REFS, CAS, COMMIT_N, COMMIT_SHARD, READ_ALL, COMMIT_SMALL, WALK_REFS)
+BASELINES = (READ_REFS, CAS, CAS_SESSION, COMMIT_N, COMMIT_SHARD, READ_ALL, COMMIT_SMALL, WALK_REFS)
 RATIOS: dict[str, tuple[str, ...]] = {
     NOOP_WARM: (READ_REFS,),
     NOOP_COLD: (READ_ALL,),
@@ -341,6 +342,28 @@ def _letters(labels: tuple[str, ...]) -> str:
     return "+".join(label[1] for label in labels)
 
 
+def measure_cas(repo: pygit2.Repository, path: str, main: str, status: str, repeat: int) -> tuple[Timing, Timing]:
+    """A compare-and-swap of a scratch ref: one git process each, and through this process's git."""
+    repo.references.create(SCRATCH_REF, main, force=True)
+    flip = [main, status]
+
+    def one_cas() -> bool:  # the issue's baseline: one `git update-ref REF NEW OLD` process
+        subprocess.run(["git", "--git-dir", path, "update-ref", SCRATCH_REF, flip[1], flip[0]], check=True)
+        flip.reverse()
+        return True
+
+    def session_cas() -> bool:  # what a pass's own compare-and-swap costs: this process's git session
+        cas(repo, SCRATCH_REF, flip[1], flip[0])
+        flip.reverse()
+        return True
+
+    cas_t, _ = measure(CAS, one_cas, repeat, inner=20)
+    session_t, _ = measure(CAS_SESSION, session_cas, repeat, inner=20)
+    _expect(str(repo.references[SCRATCH_REF].target) == flip[0], "the scratch ref did not follow the CAS loop")
+
+    return cas_t, session_t
+
+
 def measure_baselines(store: Store, path: str, repeat: int, n_tasks: int) -> dict[str, Timing]:
     """The Git operations beneath a pass, on the same repository."""
     repo = store.repo
@@ -351,16 +374,7 @@ def measure_baselines(store: Store, path: str, repeat: int, n_tasks: int) -> dic
 
     read_refs_t, _ = measure(READ_REFS, read_refs, repeat, inner=1000)
 
-    repo.references.create(SCRATCH_REF, main, force=True)
-    flip = [str(main), str(status)]
-
-    def one_cas() -> bool:
-        cas(repo, SCRATCH_REF, flip[1], flip[0])
-        flip.reverse()
-        return True
-
-    cas_t, _ = measure(CAS, one_cas, repeat, inner=20)
-    _expect(str(repo.references[SCRATCH_REF].target) == flip[0], "the scratch ref did not follow the CAS loop")
+    cas_t, session_t = measure_cas(repo, path, str(main), str(status), repeat)
 
     sig = pygit2.Signature("Bench", "bench@localhost", 1_700_000_000, 0)
     counter = [0]
@@ -411,7 +425,8 @@ def measure_baselines(store: Store, path: str, repeat: int, n_tasks: int) -> dic
 
     read_all_t, _ = measure(READ_ALL, read_all, repeat)
     repo.references.delete(SCRATCH_REF)
-    return {t.label: t for t in (read_refs_t, cas_t, commit_small_t, commit_n_t, commit_shard_t, read_all_t)}
+    measured = (read_refs_t, cas_t, session_t, commit_small_t, commit_n_t, commit_shard_t, read_all_t)
+    return {t.label: t for t in measured}
 
 
 def timed_pass(rec: Reconciler) -> tuple[float, PassResult]:
@@ -571,6 +586,8 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
 def ratio_text(r: SizeResults, label: str) -> str:
     if label == COMMIT_SMALL:
         return "(for scale: a lease-sized commit)"
+    if label == CAS_SESSION:
+        return "(for scale: a pass's own CAS, one long-lived git update-ref --stdin)"
     if label in BASELINES:
         return "(baseline)"
     bases = RATIOS[label]

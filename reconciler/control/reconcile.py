@@ -300,7 +300,7 @@ class Reconciler:
                 self._changes_tip,
                 self.view.tip,
                 self._lease_state,
-                self.gates.tips(self.view.tasks, desired.state),
+                self.gates.tips(self.view.tasks, desired.state, self.view),
             )
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
@@ -347,7 +347,7 @@ class Reconciler:
                     self._changes_tip,
                     commit,
                     self._lease_state,
-                    self.gates.tips(self.view.tasks, desired.state),
+                    self.gates.tips(self.view.tasks, desired.state, self.view),
                 )
             )
             break
