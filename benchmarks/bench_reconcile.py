@@ -348,7 +348,7 @@ def measure_cas(repo: pygit2.Repository, path: str, main: str, status: str, repe
     flip = [main, status]
 
     def one_cas() -> bool:  # the baseline: one `git update-ref REF NEW OLD` process
-        subprocess.run(["git", "--git-dir", path, "update-ref", SCRATCH_REF, flip[1], flip[0]], check=True)
+        subprocess.run(["git", "--git-dir", repo.path, "update-ref", SCRATCH_REF, flip[1], flip[0]], check=True)
         flip.reverse()
         return True
 
