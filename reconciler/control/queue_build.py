@@ -304,10 +304,14 @@ class StatusQueue:
         changed: set[str],
         desired: DesiredState,
         specs: Mapping[str, str],
+        spec_changed: set[str] | None = None,
     ) -> dict[str, bytes | None]:
+        """`spec_changed`, when the caller knows them, are the tasks whose manifest changed
+        since the last call (else they are found by comparing every spec blob id)."""
         keys = self._since(repo, tip, queue_ok)
         if keys is not None and self.specs is not None:
-            keys |= changed | self.keys | spec_changes(self.specs, specs)
+            moved = spec_changed if spec_changed is not None else spec_changes(self.specs, specs)
+            keys |= changed | self.keys | moved
         else:
             keys = None
             self.builder.adopt(queue_files(repo[tip].peel(pygit2.Commit).tree if tip else None))

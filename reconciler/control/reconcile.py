@@ -47,6 +47,7 @@ from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
 MAX_RETRIES = 5
 RACY_NS = 100_000_000  # a ref-directory timestamp younger than this is not trusted as a signal
+MESSAGE_TRANSITIONS = 1000  # a status commit's message lists this many transitions at most
 LOCKED_RETRY = 2.0  # seconds before a task held by a locked lease ref is tried again
 
 
@@ -115,6 +116,8 @@ class Reconciler:
         self._misnamed = 0  # task files whose object is named otherwise than the file
         self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
         self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
+        # tasks whose manifest changed since the last decision, and since the last queue written (None: unknown)
+        self._specs_moved: tuple[set[str] | None, set[str] | None] = (None, None)
         self.queue = StatusQueue()  # the claim queue, kept from pass to pass
 
     def read_desired(self) -> Desired:
@@ -154,6 +157,7 @@ class Reconciler:
         self._indexed = index(files)
         self._pending = (_specs(self.snapshot), _invalid_tasks(self.snapshot))
         self._misnamed = sum(1 for mf in files if mf.location.kind == Kind.TASK and not named_for_file(mf))
+        self._specs_moved = (None, None)
 
     def _reindex(self, before: Snapshot, after: Snapshot, changed: set[str]) -> bool:
         """Apply a few changed task files to the indexed state, its specs and invalid tasks;
@@ -176,6 +180,14 @@ class Reconciler:
             elif new is not None:
                 invalid.add(TaskKey.of(new.location.mission or "", new.declared_name()))
         self._indexed, self._pending = state, (specs, frozenset(invalid))
+        moved = {
+            TaskKey.of(mf.location.mission or "", stem(mf.path)) for pair in pairs for mf in pair if mf is not None
+        }
+        for_decider, for_queue = self._specs_moved
+        self._specs_moved = (
+            None if for_decider is None else for_decider | moved,
+            None if for_queue is None else for_queue | moved,
+        )
         return True
 
     def _lease_fingerprint(self) -> tuple[object, ...] | None:
@@ -279,9 +291,18 @@ class Reconciler:
         """The claim queue's files that this pass changes (`control/queue_build.py`)."""
         assert self.view is not None
         view = self.view
-        return self.queue.files(
-            self.store.repo, view.tip, view.queue_ok, statuses, set(plan.statuses), desired.state, desired.specs
+        files = self.queue.files(
+            self.store.repo,
+            view.tip,
+            view.queue_ok,
+            statuses,
+            set(plan.statuses),
+            desired.state,
+            desired.specs,
+            self._specs_moved[1],
         )
+        self._specs_moved = (self._specs_moved[0], set())
+        return files
 
     def run_once(self) -> PassResult:
         started = time.perf_counter()
@@ -380,6 +401,7 @@ class Reconciler:
         )
         self._seen = _Seen(desired, _mission_wide(desired.state), self.lease_tips)
         self._status_changes = set()
+        self._specs_moved = (set(), self._specs_moved[1])
         return plan
 
     def _noted(self, view: StatusView) -> StatusView:
@@ -399,8 +421,11 @@ class Reconciler:
         tasks = set(self._status_changes)
         missions: set[str] = set()
         if desired is not seen.desired:
-            old, new = seen.desired.specs, desired.specs
-            tasks |= {k for k, _ in old.items() ^ new.items()}
+            moved = self._specs_moved[0]
+            if moved is None:
+                old, new = seen.desired.specs, desired.specs
+                moved = {k for k, _ in old.items() ^ new.items()}
+            tasks |= moved
             wide = _mission_wide(desired.state)
             missions = {m for m in wide.keys() | seen.missions.keys() if wide.get(m) != seen.missions.get(m)}
         if self.lease_tips is not seen.lease_tips:
@@ -452,7 +477,10 @@ class Reconciler:
         subject = (
             f"reconcile: {len(plan.transitions)} transition(s)" if plan.transitions else "reconcile: conditions updated"
         )
-        body = "\n".join(str(t) for t in plan.transitions) or "conditions updated"
+        listed = [str(t) for t in plan.transitions[:MESSAGE_TRANSITIONS]]
+        if len(plan.transitions) > MESSAGE_TRANSITIONS:  # each task's own history holds them all
+            listed.append(f"... and {len(plan.transitions) - MESSAGE_TRANSITIONS} more (see each task's history)")
+        body = "\n".join(listed) or "conditions updated"
         message = compose(subject, {Trailer.DESIRED: desired.commit or "none"}, body)
         files: dict[str, bytes | None] = self._queue(merged, plan, desired)
         written = status_commit(self.store, self.view, plan.statuses, message, files)
