@@ -73,6 +73,8 @@ class Gates:
         """The results awaiting approval: found again only among the tasks that changed, when the
         statuses are told as changes to the ones seen last."""
         serial, seen = self._awaiting_seen
+        if changes is not None and serial is not None and changes.serial == serial:  # the same view
+            return set(seen)
         if changes is not None and changes.base is not None and changes.base == serial and changes.changed is not None:
             awaiting = set(seen)
             for k in changes.changed:
