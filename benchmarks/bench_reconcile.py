@@ -39,8 +39,9 @@ from reconciler.control.decide import Transition
 from reconciler.control.reconcile import PassResult, Reconciler
 from reconciler.gitstate.leases import write_lease_commit
 from reconciler.gitstate.refs import STATUS_REF, cas
-from reconciler.gitstate.status import read_status
+from reconciler.gitstate.status import read_status, status_path
 from reconciler.gitstate.store import Store
+from reconciler.gitstate.trees import edit_tree
 from reconciler.manifests.checks import all_findings, errors
 from reconciler.manifests.model import agent_id
 from reconciler.vocabulary.leases import Lease, LeaseState
@@ -52,6 +53,7 @@ AGENT = "worker"
 MAIN_REF = "refs/heads/main"
 SCRATCH_REF = "refs/bench/scratch"
 SHAPE = "tasks need nothing and claim no paths: all Queued after the first pass"
+BLOB = pygit2.enums.FileMode.BLOB
 REPLICAS = 1000  # the schema's maximum: the one agent may hold (nearly) every task at once
 SLOW_NOOP_MS = 20.0  # a warm no-op pass slower than this is profiled even without --profile
 
@@ -300,6 +302,7 @@ class SizeResults:
     settle_pass_ms: float
     timings: dict[str, Timing]
     profiles: list[Profile] = field(default_factory=list)
+    memory: tuple[float, float] = (0.0, 0.0)  # peak MB: a reconciler restart, and `import pygit2`
 
     def ratio(self, label: str, *baselines: str) -> float:
         return self.timings[label].median_ms / sum(self.timings[b].median_ms for b in baselines)
@@ -307,8 +310,10 @@ class SizeResults:
 
 # Labels, in print order: the baselines (a) to (d), then the passes.
 READ_REFS = "(a) read main + status refs"
-CAS = "(b) update-ref CAS, scratch ref"
-COMMIT_N = "(c) commit: 1 blob, N-entry tree"
+CAS = "(b) git update-ref CAS, one process"
+CAS_SESSION = "(g) CAS through the process's git"
+COMMIT_N = "(c) status commit, flat N-entry tree"
+COMMIT_SHARD = "(f) status commit, sharded tree"
 READ_ALL = "(d) read every blob (main+status)"
 COMMIT_SMALL = "commit: 1-file tree"
 NOOP_WARM = "no-op pass, warm"
@@ -318,12 +323,16 @@ ADDED = "1-added pass (new task)"
 CONFIRM = "pass after its own write (skipped)"
 WALK_REFS = "(e) walk every ref, N live leases"
 LEASED_NOOP = "no-op pass, warm, N live leases"
-BASELINES = (READ_REFS, CAS, COMMIT_N, READ_ALL, COMMIT_SMALL, WALK_REFS)
+CHANGED_NOW = "1-changed pass, vs the sharded commit"
+ADDED_NOW = "1-added pass, vs the sharded commit"
+BASELINES = (READ_REFS, CAS, CAS_SESSION, COMMIT_N, COMMIT_SHARD, READ_ALL, COMMIT_SMALL, WALK_REFS)
 RATIOS: dict[str, tuple[str, ...]] = {
     NOOP_WARM: (READ_REFS,),
     NOOP_COLD: (READ_ALL,),
     CHANGED: (CAS, COMMIT_N),
+    CHANGED_NOW: (CAS, COMMIT_SHARD),
     ADDED: (CAS, COMMIT_N),
+    ADDED_NOW: (CAS, COMMIT_SHARD),
     CONFIRM: (READ_REFS,),
     LEASED_NOOP: (READ_REFS,),
 }
@@ -333,7 +342,29 @@ def _letters(labels: tuple[str, ...]) -> str:
     return "+".join(label[1] for label in labels)
 
 
-def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]:
+def measure_cas(repo: pygit2.Repository, path: str, main: str, status: str, repeat: int) -> tuple[Timing, Timing]:
+    """A compare-and-swap of a scratch ref: one git process each, and through this process's git."""
+    repo.references.create(SCRATCH_REF, main, force=True)
+    flip = [main, status]
+
+    def one_cas() -> bool:  # the issue's baseline: one `git update-ref REF NEW OLD` process
+        subprocess.run(["git", "--git-dir", repo.path, "update-ref", SCRATCH_REF, flip[1], flip[0]], check=True)
+        flip.reverse()
+        return True
+
+    def session_cas() -> bool:  # what a pass's own compare-and-swap costs: this process's git session
+        cas(repo, SCRATCH_REF, flip[1], flip[0])
+        flip.reverse()
+        return True
+
+    cas_t, _ = measure(CAS, one_cas, repeat, inner=20)
+    session_t, _ = measure(CAS_SESSION, session_cas, repeat, inner=20)
+    _expect(str(repo.references[SCRATCH_REF].target) == flip[0], "the scratch ref did not follow the CAS loop")
+
+    return cas_t, session_t
+
+
+def measure_baselines(store: Store, path: str, repeat: int, n_tasks: int) -> dict[str, Timing]:
     """The Git operations beneath a pass, on the same repository."""
     repo = store.repo
     main, status = repo.references[MAIN_REF].target, repo.references[STATUS_REF].target
@@ -343,16 +374,7 @@ def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]
 
     read_refs_t, _ = measure(READ_REFS, read_refs, repeat, inner=1000)
 
-    repo.references.create(SCRATCH_REF, main, force=True)
-    flip = [str(main), str(status)]
-
-    def one_cas() -> bool:
-        cas(repo, SCRATCH_REF, flip[1], flip[0])
-        flip.reverse()
-        return True
-
-    cas_t, _ = measure(CAS, one_cas, repeat, inner=20)
-    _expect(str(repo.references[SCRATCH_REF].target) == flip[0], "the scratch ref did not follow the CAS loop")
+    cas_t, session_t = measure_cas(repo, path, str(main), str(status), repeat)
 
     sig = pygit2.Signature("Bench", "bench@localhost", 1_700_000_000, 0)
     counter = [0]
@@ -366,20 +388,34 @@ def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]
     commit_small_t, _ = measure(COMMIT_SMALL, small_commit, repeat, inner=20)
 
     status_root = repo[status].peel(pygit2.Commit).tree
-    mission_tree = status_root[MISSION]
+    flat = repo.TreeBuilder()  # the mission directory as it was before sharding: N entries
+    for i in range(1, n_tasks + 1):
+        flat.insert(f"{task_name(i)}.json", status_root[status_path(f"{MISSION}/{task_name(i)}")].id, BLOB)
+    flat_root = repo.TreeBuilder(status_root)
+    flat_root.insert(MISSION, flat.write(), pygit2.enums.FileMode.TREE)
+    flat_tree = repo[flat_root.write()].peel(pygit2.Tree)
+    mission_tree = flat_tree[MISSION]
     assert isinstance(mission_tree, pygit2.Tree)
 
-    def status_shaped_commit() -> pygit2.Oid:
-        # What the smallest status commit writes: one task blob into the N-entry mission tree.
+    def flat_status_commit() -> pygit2.Oid:
+        # What the smallest status commit wrote before sharding: one blob into the N-entry tree.
         counter[0] += 1
         blob = repo.create_blob(f'{{"n": {counter[0]}}}\n'.encode())
         mission = repo.TreeBuilder(mission_tree)
-        mission.insert(f"{task_name(1)}.json", blob, pygit2.enums.FileMode.BLOB)
-        root = repo.TreeBuilder(status_root)
+        mission.insert(f"{task_name(1)}.json", blob, BLOB)
+        root = repo.TreeBuilder(flat_tree)
         root.insert(MISSION, mission.write(), pygit2.enums.FileMode.TREE)
         return repo.create_commit(None, sig, sig, "bench", root.write(), [status])
 
-    commit_n_t, _ = measure(COMMIT_N, status_shaped_commit, repeat, inner=20)
+    def status_commit_now() -> pygit2.Oid:
+        # What the smallest status commit writes now: one blob into its shard.
+        counter[0] += 1
+        blob = repo.create_blob(f'{{"n": {counter[0]}}}\n'.encode())
+        tree = edit_tree(repo, status_root, {status_path(f"{MISSION}/{task_name(1)}"): blob})
+        return repo.create_commit(None, sig, sig, "bench", tree, [status])
+
+    commit_n_t, _ = measure(COMMIT_N, flat_status_commit, repeat, inner=20)
+    commit_shard_t, _ = measure(COMMIT_SHARD, status_commit_now, repeat, inner=20)
 
     def read_all() -> int:
         fresh = pygit2.Repository(path)  # a cold handle, as a restarted reconciler has
@@ -389,7 +425,8 @@ def measure_baselines(store: Store, path: str, repeat: int) -> dict[str, Timing]
 
     read_all_t, _ = measure(READ_ALL, read_all, repeat)
     repo.references.delete(SCRATCH_REF)
-    return {t.label: t for t in (read_refs_t, cas_t, commit_small_t, commit_n_t, read_all_t)}
+    measured = (read_refs_t, cas_t, session_t, commit_small_t, commit_n_t, commit_shard_t, read_all_t)
+    return {t.label: t for t in measured}
 
 
 def timed_pass(rec: Reconciler) -> tuple[float, PassResult]:
@@ -429,7 +466,13 @@ def measure_writes(rec: Reconciler, writer: pygit2.Repository, n_tasks: int, rep
         _expect(result.status_commit is None and result.skipped, "the pass after an addition did not skip")
         confirm.append(seconds)
     _expect(len(read_status(rec.store).tasks) == n_tasks + repeat, "the status does not hold every task")
-    return {CHANGED: Timing(CHANGED, changed), ADDED: Timing(ADDED, added), CONFIRM: Timing(CONFIRM, confirm)}
+    return {
+        CHANGED: Timing(CHANGED, changed),
+        CHANGED_NOW: Timing(CHANGED_NOW, changed),
+        ADDED: Timing(ADDED, added),
+        ADDED_NOW: Timing(ADDED_NOW, added),
+        CONFIRM: Timing(CONFIRM, confirm),
+    }
 
 
 def first_pass(rec: Reconciler, n_tasks: int) -> tuple[float, int, float]:
@@ -474,6 +517,34 @@ def measure_leased_noop(rec: Reconciler, store: Store, n_tasks: int, repeat: int
     return {WALK_REFS: walked, LEASED_NOOP: noop}
 
 
+PEAK = """
+import sys
+try:
+    exec(compile(sys.argv[1], "<bench>", "exec"))
+finally:
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("PEAK", int(hwm.split()[1]), file=sys.stderr)
+"""
+
+
+def peak_mb(code: str, *args: str) -> float:
+    """The peak resident memory of a fresh interpreter running `code`, in MB (VmHWM, which
+    starts again at exec, unlike the rusage of a forked child)."""
+    proc = subprocess.run([sys.executable, "-c", PEAK, code, *args], capture_output=True, text=True, check=False)
+    line = next((x for x in proc.stderr.splitlines() if x.startswith("PEAK ")), None)
+    _expect(proc.returncode == 0 and line is not None, f"{code!r} failed: {proc.stderr[-500:]}")
+    assert line is not None
+    return int(line.split()[1]) / 1024
+
+
+def measure_memory(tmp: str) -> tuple[float, float]:
+    """Peak memory of a reconciler restart (`mc reconcile`, one pass over every task) against an
+    interpreter that only imports pygit2, in the same run."""
+    floor = peak_mb("import pygit2")
+    restart = "from cli.entry import main; sys.argv = ['mc', 'reconcile', '-C', sys.argv[2]]; main()"
+    return peak_mb(restart, tmp), floor
+
+
 def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     start = time.perf_counter()
     writer = build_repo(tmp, n_tasks)  # what people push with; the reconciler has its own handle
@@ -482,7 +553,7 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     rec = Reconciler(store)
     first_s, first_transitions, settle_s = first_pass(rec, n_tasks)
 
-    timings = measure_baselines(store, tmp, repeat)
+    timings = measure_baselines(store, tmp, repeat, n_tasks)
     warm, warm_result = measure(NOOP_WARM, rec.run_once, repeat, inner=100)
     _expect(warm_result.skipped and warm_result.status_commit is None, "a warm no-op pass did not skip")
 
@@ -494,6 +565,7 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
     timings |= {NOOP_WARM: warm, NOOP_COLD: cold, **measure_writes(rec, writer, n_tasks, repeat)}
     timings |= measure_leased_noop(rec, store, n_tasks, repeat)
     results = SizeResults(n_tasks, repeat, build_s, first_s * 1e3, first_transitions, settle_s * 1e3, timings)
+    results.memory = measure_memory(tmp)
 
     if want_profile or warm.median_ms > SLOW_NOOP_MS:
         rec.run_once()
@@ -514,6 +586,8 @@ def run(n_tasks: int, repeat: int, tmp: str, want_profile: bool) -> SizeResults:
 def ratio_text(r: SizeResults, label: str) -> str:
     if label == COMMIT_SMALL:
         return "(for scale: a lease-sized commit)"
+    if label == CAS_SESSION:
+        return "(for scale: a pass's own CAS, one long-lived git update-ref --stdin)"
     if label in BASELINES:
         return "(baseline)"
     bases = RATIOS[label]
@@ -544,6 +618,7 @@ def as_json(results: list[SizeResults]) -> dict[str, Any]:
                     for t in r.timings.values()
                 },
                 "profiles": [profile_json(p) for p in r.profiles],
+                "peak_memory_mb": {"reconciler_restart": round(r.memory[0], 1), "import_pygit2": round(r.memory[1], 1)},
             }
             for r in results
         ],
@@ -559,11 +634,16 @@ def as_table(results: list[SizeResults]) -> str:
             f"the pass after it (its own write, skipped): {r.settle_pass_ms:.1f} ms",
             f"median and min of {r.repeat} runs",
             "",
-            f"{'measurement':<34}{'median ms':>12}{'min ms':>12}   ratio of medians",
+            f"{'measurement':<40}{'median ms':>12}{'min ms':>12}   ratio of medians",
         ]
         for label in (*BASELINES, *RATIOS):
             t = r.timings[label]
-            lines.append(f"{label:<34}{t.median_ms:>12.4g}{t.min_ms:>12.4g}   {ratio_text(r, label)}")
+            lines.append(f"{label:<40}{t.median_ms:>12.4g}{t.min_ms:>12.4g}   {ratio_text(r, label)}")
+        rss, floor = r.memory
+        lines.append(
+            f"peak memory of a reconciler restart (mc reconcile): {rss:.0f} MB; "
+            f"python -c 'import pygit2': {floor:.0f} MB (x{rss / floor:.3g})"
+        )
         for p in r.profiles:
             lines += profile_lines(p)
         lines.append("")

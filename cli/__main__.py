@@ -1,5 +1,7 @@
 """`python -m cli` runs `mc`."""
 
-from cli.main import app
+import sys
 
-app(prog_name="mc")
+from cli.entry import main
+
+sys.exit(main())

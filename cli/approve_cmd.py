@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import open_store_at, remote_option, task_key
+from cli.common import handle_errors, output_option, remote_option, repo_option
+from cli.output import Output, emit, out
+from cli.store_opts import open_store_at, task_key
 from reconciler.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ import typer
 from typer.core import TyperGroup
 
 from cli.audit_verify import verify
-from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import open_store_at, remote_option, task_key
+from cli.common import handle_errors, output_option, remote_option, repo_option
+from cli.output import Output, emit, out
+from cli.store_opts import open_store_at, task_key
 
 
 def _print(doc: dict[str, Any]) -> None:

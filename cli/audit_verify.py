@@ -8,8 +8,9 @@ from typing import Any
 
 import typer
 
-from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import open_store_at, remote_option
+from cli.common import handle_errors, output_option, remote_option, repo_option
+from cli.output import Output, emit, out
+from cli.store_opts import open_store_at
 from reconciler.vocabulary.errors import UsageError
 
 

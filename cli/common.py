@@ -1,108 +1,88 @@
-"""What every command shares: output formats, consoles, the repository option, and turning
-expected failures (ours and the parser's) into one line, a JSON error with `-o json`, and an
-exit code; never a traceback."""
+"""What every typer command shares: its parameters built from their declarations (cli/params.py,
+cli/options.py), and turning expected failures (ours and the parser's) into one line, a JSON
+error with `-o json`, and an exit code; never a traceback. What commands print is cli/output.py."""
 
 from __future__ import annotations
 
 import functools
-import json
-import os
+import inspect
 import sys
 from collections.abc import Callable, Sequence
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from enum import Enum
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
+from cli.options import BRANCH, OUTPUT, REMOTE, REPO, SIGNING_KEY
+from cli.output import report_error, report_failure
+from cli.params import Command, Param
 from reconciler.vocabulary.errors import McError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-if TYPE_CHECKING:
-    from rich.console import Console
 
-
-class _LazyConsole:
-    """A rich Console made on first use: the agent commands (claim, heartbeat, ...) print plain
-    lines and never pay rich's import."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Console | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return getattr(self._console, name)
-
-
-# user text like "KEY:x:" stays as written (no emoji codes)
-out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True, emoji=False))
-err = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False))
-
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    yaml = "yaml"
-
-
-def output_option(default: Any = Output.table) -> Any:
-    return typer.Option(default, "-o", "--output", help="Output format.", case_sensitive=False)
-
-
-def repo_option() -> Any:
+def typer_param(param: Param) -> Any:
+    """The typer Option or Argument that `param` declares (its default, in typer's style)."""
+    if param.is_argument:
+        return typer.Argument(param.default, envvar=param.envvar, help=param.help, show_default=param.show_default)
     return typer.Option(
-        ".",
-        "--repo",
-        "-C",
-        envvar="MC_REPO",
-        help="The mission repository, or any directory inside it (default: the current directory; env MC_REPO).",
-        show_default=False,
+        param.default,
+        *param.decls,
+        envvar=param.envvar,
+        min=param.min,
+        max=param.max,
+        help=param.help,
+        show_default=param.show_default,
+        case_sensitive=not issubclass(param.type, Enum),  # choices match whatever the case
     )
 
 
-def print_table(table: Any) -> None:
-    """A table at the terminal's width; into a pipe or file, at its natural width, unfolded."""
-    if out.is_terminal:
-        out.print(table)
-        return
-    from rich.console import Console
-    from rich.measure import Measurement
+def typer_command(command: Command, run: Callable[..., None] | None = None) -> Callable[..., None]:
+    """A function typer makes `command` from: its signature is the declared parameters; it calls
+    the implementation (or `run`) under `handle_errors`."""
+    implementation = run or command.implementation()
 
-    wide = Console(width=100_000, highlight=False, no_color=True, emoji=False)
-    width = Measurement.get(wide, wide.options, table).maximum
-    console = Console(width=max(width, 1), highlight=False, no_color=True, emoji=False)
-    with console.capture() as captured:
-        console.print(table)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    def call(**values: Any) -> None:
+        implementation(**values)
 
-
-def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def emit_yaml(data: Any) -> None:
-    import yaml
-
-    sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-
-
-def emit(data: Any, fmt: Output) -> None:
-    emit_json(data) if fmt is Output.json else emit_yaml(data)
+    wrapped = handle_errors(call)
+    signature = inspect.Signature(
+        [
+            inspect.Parameter(
+                p.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer_param(p),
+                annotation=p.type if p.default is not None else p.type | None,
+            )
+            for p in command.params
+        ]
+    )
+    wrapped.__signature__ = signature  # type: ignore[attr-defined]
+    wrapped.__name__ = wrapped.__qualname__ = command.path[-1]
+    wrapped.__doc__ = command.help
+    return wrapped
 
 
-def report_error(code: str, message: str, details: dict[str, Any], *, as_json: bool) -> None:
-    """One line on stderr; with `-o json`, also `{"error": {code, message, details}}` on stdout."""
-    red = sys.stderr.isatty() and "NO_COLOR" not in os.environ
-    sys.stderr.write(("\x1b[31merror:\x1b[0m " if red else "error: ") + message + "\n")  # plain: no rich to import
-    if as_json:
-        sys.stdout.write(json.dumps({"error": {"code": code, "message": message, "details": details}}, default=str))
-        sys.stdout.write("\n")
+def output_option() -> Any:
+    return typer_param(OUTPUT)
+
+
+def repo_option() -> Any:
+    return typer_param(REPO)
+
+
+def remote_option() -> Any:
+    return typer_param(REMOTE)
+
+
+def branch_option() -> Any:
+    return typer_param(BRANCH)
+
+
+def signing_key_option() -> Any:
+    return typer_param(SIGNING_KEY)
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -113,9 +93,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except McError as exc:
-            as_json = str(kwargs.get("output", "")) == "json"
-            report_error(exc.code, str(exc), exc.details, as_json=as_json)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(report_failure(exc, kwargs.get("output", ""))) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cli.common import err
+from cli.output import err
 from reconciler.manifests.checks import errors
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.loader import Snapshot, load

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import Output, emit, err, handle_errors, output_option, print_table, repo_option
+from cli.common import handle_errors, output_option, repo_option
+from cli.output import Output, emit, err, print_table
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import Output, emit, handle_errors, out, output_option
+from cli.common import handle_errors, output_option
+from cli.output import Output, emit, out
 
 
 @handle_errors

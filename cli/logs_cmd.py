@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import Output, emit, handle_errors, output_option, repo_option
+from cli.common import handle_errors, output_option, repo_option
+from cli.output import Output, emit
 from cli.store_opts import open_repo, task_key
 from reconciler.vocabulary.errors import NotFound, UsageError
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import McGroup, handle_errors, repo_option
-from cli.store_opts import branch_option, open_signing_store, remote_option, signing_key_option
+from cli.common import McGroup, branch_option, handle_errors, remote_option, repo_option, signing_key_option
+from cli.store_opts import open_signing_store
 from reconciler.vocabulary.errors import UsageError
 
 app = typer.Typer(

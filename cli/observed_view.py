@@ -33,7 +33,7 @@ def statuses(path: str) -> dict[str, TaskStatus]:
     repo = _repo(path)
     if repo is None:
         return {}
-    from cli.common import err
+    from cli.output import err
 
     view = read_status(Store(repo))
     for why in view.corrupt.values():

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.common import Output, emit, err, handle_errors, out, output_option, print_table, repo_option
-from cli.store_opts import open_store_at, remote_option
+from cli.common import handle_errors, output_option, remote_option, repo_option
+from cli.output import Output, emit, err, out, print_table
+from cli.store_opts import open_store_at
 from reconciler.vocabulary.errors import UsageError
 
 if TYPE_CHECKING:

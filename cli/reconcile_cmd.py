@@ -8,8 +8,9 @@ from enum import StrEnum
 
 import typer
 
-from cli.common import Output, emit, handle_errors, out, output_option, repo_option
-from cli.store_opts import branch_option, open_signing_store, remote_option, signing_key_option
+from cli.common import branch_option, handle_errors, output_option, remote_option, repo_option, signing_key_option
+from cli.output import Output, emit, out
+from cli.store_opts import open_signing_store
 from reconciler.vocabulary.errors import McError
 
 

@@ -1,12 +1,11 @@
-"""Options shared by the commands that read or write observed state (status, leases), and
-finding the repository for a path as git does (upward from a subdirectory)."""
+"""What the commands that read or write observed state (status, leases) share: finding the
+repository for a path as git does (upward from a subdirectory), opening its store, signing
+what they write, and naming a task. No typer here: the agent commands' fast path uses it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import typer
+from typing import TYPE_CHECKING
 
 from reconciler.vocabulary.errors import NotFound, UsageError
 from reconciler.vocabulary.keys import TaskKey, check_name
@@ -15,33 +14,6 @@ if TYPE_CHECKING:
     import pygit2
 
     from reconciler.gitstate.store import Store
-
-
-def remote_option() -> Any:
-    return typer.Option(
-        None, "--remote", envvar="MC_REMOTE", help="Coordinate through this shared Git remote (env MC_REMOTE)."
-    )
-
-
-def branch_option() -> Any:
-    return typer.Option(
-        None,
-        "--branch",
-        envvar="MC_BRANCH",
-        help="The branch holding desired state (env MC_BRANCH; default: `git config mc.branch`, else main).",
-        show_default=False,
-    )
-
-
-def signing_key_option() -> Any:
-    return typer.Option(
-        None,
-        "--signing-key",
-        envvar="MC_SIGNING_KEY",
-        help="Sign the commits this process writes with this SSH private key, declared in principals.yaml "
-        "for a principal of kind node or reconciler (env MC_SIGNING_KEY).",
-        show_default=False,
-    )
 
 
 def configure_signing(key: str | None = None) -> None:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.common import Output, emit, err, handle_errors, out, output_option, repo_option
+from cli.common import handle_errors, output_option, repo_option
+from cli.output import Output, emit, err, out
 from cli.overlap_cmd import print_report, run_check
 from reconciler.vocabulary.errors import McError, UsageError
 from reconciler.vocabulary.keys import check_name

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import emit_json, err, handle_errors, out, repo_option
+from cli.common import handle_errors, repo_option
+from cli.output import emit_json, err, out
 
 if TYPE_CHECKING:
     from reconciler.manifests.findings import Finding

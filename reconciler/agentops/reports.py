@@ -14,8 +14,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pygit2
 
@@ -23,17 +22,16 @@ from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
 from reconciler.gitstate.status import task_status_data
 from reconciler.gitstate.store import Store
-from reconciler.gitstate.work import changed_paths, check_worktree, start_of, work_commit
-from reconciler.manifests.globs import glob_matches
-from reconciler.manifests.layout import Location, task_file
-from reconciler.manifests.model import Task
-from reconciler.manifests.outputs import output_error
 from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths, OverBudget
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.kinds import Kind
 from reconciler.vocabulary.leases import Lease, LeaseHandle, LeaseState
-from reconciler.vocabulary.spend import Spend
 from reconciler.vocabulary.trailers import Trailer, WorkKind
+
+if TYPE_CHECKING:  # the manifests and work branches only matter to checkpoints and results
+    from pathlib import Path
+
+    from reconciler.manifests.model import Task
+    from reconciler.vocabulary.spend import Spend
 
 FENCED_ATTEMPTS = 8
 T = TypeVar("T")
@@ -130,6 +128,8 @@ def checkpoint(
     store: Store, key: TaskKey, handle: LeaseHandle, message: str, now: float, worktree: Path | None = None
 ) -> str:
     """A commit on the task's work branch, fenced by the lease generation."""
+    from reconciler.gitstate.work import check_worktree, work_commit
+
     if worktree is not None:
         check_worktree(store, key, worktree)  # a usage error before anything is read or written
 
@@ -150,21 +150,36 @@ def checkpoint(
 
 
 def task_spec(store: Store, key: TaskKey) -> Task:
-    """The task's manifest as the reconciler last acted on it (by the blob id in its status)."""
+    """The task's manifest as the reconciler last acted on it (by the blob id in its status).
+
+    The reconciler records the blob of a task only once it validated (desired.index keeps valid
+    manifests only), and a blob id names its bytes: the task is built from it without checking
+    its schema again, so a result imports jsonschema only to check outputs against an output
+    schema. A blob that does not build is refused as before."""
     status = _status_blob(store, key)
     if status is None:
         raise McError(f"no status for {key} yet: run the reconciler", task=key)
-    from reconciler.manifests.manifest_file import read_manifest  # jsonschema: only the reports that need it
+    from reconciler.manifests.findings import FindingError
+    from reconciler.manifests.layout import task_file
+    from reconciler.manifests.model import Task, build
+    from reconciler.manifests.yamldoc import parse_yaml
+    from reconciler.vocabulary.kinds import Kind
 
     spec_blob = str(status["spec"])
+    path = task_file(key.mission, key.name)
     data = store.repo[spec_blob].peel(pygit2.Blob).data
-    mf = read_manifest(task_file(key.mission, key.name), spec_blob, data, Location(Kind.TASK, key.mission))
-    if not isinstance(mf.obj, Task):
+    try:
+        task = build(Kind.TASK, parse_yaml(data, path).data, key.mission, path)
+    except (FindingError, LookupError, TypeError, ValueError, AttributeError):  # not a valid task
+        task = None
+    if not isinstance(task, Task):
         raise McError(f"the manifest of {key} ({spec_blob[:12]}) does not validate", task=key)
-    return mf.obj
+    return task
 
 
 def check_outputs(task: Task, outputs: dict[str, Any]) -> None:
+    from reconciler.manifests.outputs import output_error
+
     error = output_error(task.outputs_schema, outputs)
     if error is not None:
         raise InvalidOutputs(f"outputs refused, task stays Running: {error}", task=task.key)
@@ -180,6 +195,9 @@ def check_paths(store: Store, task: Task, parent: str, result: str) -> None:
     """A result may change only what its task's `paths` cover (every path, with no `paths`)."""
     if not task.paths:
         return
+    from reconciler.gitstate.work import changed_paths, start_of
+    from reconciler.manifests.globs import glob_matches
+
     start = start_of(store, parent, _need_results(store, task))  # where it started from its needs' results, or
     base = start or store.repo.merge_base(parent, store.require_desired())  # where it left main
     changed = changed_paths(store, str(base) if base is not None else parent, result)
@@ -205,6 +223,8 @@ def complete(
 ) -> str:
     """Record the result: a result commit on the work branch and a `completed` lease, atomically.
     `trailers` adds to the result commit's (a mesh node names itself, the exit status, the time)."""
+    from reconciler.gitstate.work import check_worktree, work_commit
+
     if worktree is not None:
         check_worktree(store, key, worktree)
 

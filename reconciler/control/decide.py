@@ -8,7 +8,7 @@ time, it returns the new status of every task that changes, the transitions (eac
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reconciler.governance.rules import rules_for
@@ -65,7 +65,21 @@ class Plan:
         self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
 
 
-class _Decider:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What an incremental pass looks at (`control.incremental`): the tasks whose inputs may
+    have changed (`keys`), and what a full pass would derive from every task, kept up to date
+    by the caller: the declared tasks, the dependency cycles, the tasks that declare paths, and
+    the inconsistent statuses found before among the tasks not in `keys`."""
+
+    keys: frozenset[str]
+    tasks: Mapping[str, Task]
+    cycles: Mapping[str, str]
+    scoped: frozenset[str]
+    inconsistent: Mapping[str, tuple[Reason, str]]
+
+
+class Decider:
     def __init__(
         self,
         desired: DesiredState,
@@ -78,6 +92,7 @@ class _Decider:
         nodes: Mapping[str, NodeRecord],
         approved: Mapping[str, str],
         run_approved: Mapping[str, str],
+        scope: Scope | None = None,
     ) -> None:
         self.nodes = nodes
         self.approved = approved
@@ -85,12 +100,14 @@ class _Decider:
         self.invalid = invalid
         self.held: dict[str, tuple[Reason, str]] = dict(held)
         self.desired = desired
-        self.tasks: dict[str, Task] = {t.key: t for t in desired.tasks()}
-        self.cycles: dict[str, str] = {
-            TaskKey.of(name, member): cycle
-            for name, ms in desired.missions.items()
-            for member, cycle in cycle_members({n: t.needs for n, t in ms.tasks.items()}).items()
-        }
+        self.scope = scope
+        if scope is None:
+            self.tasks: Mapping[str, Task] = {t.key: t for t in desired.tasks()}
+            self.cycles: Mapping[str, str] = all_cycles(desired)
+            self.scoped: Collection[str] = [k for k, t in self.tasks.items() if t.paths]
+        else:
+            self.tasks, self.cycles, self.scoped = scope.tasks, scope.cycles, scope.scoped
+            self.held.update({k: v for k, v in scope.inconsistent.items() if k not in self.held})
         self.specs = specs
         self.old = statuses
         self.leases = leases
@@ -98,6 +115,25 @@ class _Decider:
         self.plan = Plan()
         self.spent: dict[str, Spend] = {}
         self.charged: set[str] = set()  # tasks whose attempt's spend this pass added to the status
+        self.wakes: dict[str, float] = {}  # when each task looked at needs a pass again
+        self.inconsistent_found: dict[str, tuple[Reason, str]] = {}
+
+    # -- what this pass looks at ------------------------------------------------------------
+    def old_keys(self) -> Iterable[str]:
+        """The tasks with a status to look at: all of them, or those of the scope."""
+        if self.scope is None:
+            return list(self.old)
+        return [k for k in self.scope.keys if k in self.old]
+
+    def task_keys(self) -> Iterable[str]:
+        """The declared tasks to look at: all of them, or those of the scope."""
+        if self.scope is None:
+            return list(self.tasks)
+        return [k for k in self.scope.keys if k in self.tasks]
+
+    def wake(self, key: str, at: float) -> None:
+        """The task needs a pass again at `at` (a lease's expiry, a backoff's end)."""
+        self.wakes[key] = min(self.wakes.get(key, at), at)
 
     # -- status bookkeeping -------------------------------------------------------------
     def status(self, key: str) -> TaskStatus | None:
@@ -114,6 +150,8 @@ class _Decider:
     def move(self, key: str, target: Phase, reason: str) -> TaskStatus:
         st = self.edit(key)
         check_transition(st.phase, target)
+        if st.phase == Phase.QUEUED:
+            self.wakes.pop(key, None)  # a backoff's end matters only to a task still Queued
         self.plan.transitions.append(Transition(key, st.phase, target, reason))
         st.history = [*st.history, Event(self.now, str(st.phase), str(target), reason, st.generation)][-HISTORY_LIMIT:]
         st.phase, st.last_transition, st.message = target, self.now, reason
@@ -137,15 +175,15 @@ class _Decider:
     def inconsistent(self) -> None:
         """Hold every task whose status contradicts its lease chain (a hand-edited status, a
         lease chain rewritten): such a status is reported, never believed."""
-        for key, st in self.old.items():
+        for key in self.old_keys():
             if key in self.held:
                 continue
-            why = _contradiction(st, self.leases.get(key))
+            why = _contradiction(self.old[key], self.leases.get(key))
             if why is not None:
-                self.held[key] = (Reason.INCONSISTENT_STATUS, why)
+                self.held[key] = self.inconsistent_found[key] = (Reason.INCONSISTENT_STATUS, why)
 
     def report_held(self) -> None:
-        for key in self.old:
+        for key in self.old_keys():
             if key in self.held:
                 reason, message = self.held[key]
                 self.condition(key, ConditionType.OBSERVED_STATE_VALID, False, reason, message)
@@ -153,7 +191,8 @@ class _Decider:
                 self.drop_condition(key, ConditionType.OBSERVED_STATE_VALID)
 
     def removed(self) -> None:
-        for key, st in self.old.items():
+        for key in self.old_keys():
+            st = self.old[key]
             if key in self.held:
                 continue
             if key in self.invalid:
@@ -179,7 +218,7 @@ class _Decider:
                 cancelled.generation = lease.generation  # never replay that lease after a re-declaration
 
     def declared(self) -> None:
-        for key, _task in self.tasks.items():
+        for key in self.task_keys():
             if key in self.held:
                 continue
             spec = self.specs.get(key, "")
@@ -228,7 +267,7 @@ class _Decider:
                 Phase.QUEUED,
                 f"{reason}; attempt {st.failures + 1} of {task.retries.max_attempts} after {delay:g}s",
             )
-            self.plan.wake(st.not_before)
+            self.wake(key, st.not_before)
         else:
             self.move(key, Phase.FAILED, f"{reason}; no attempts left ({st.failures} of {task.retries.max_attempts})")
 
@@ -304,7 +343,7 @@ class _Decider:
             self.move(key, Phase.RUNNING, "agent started")
         expires = lease_expiry(lease, self.nodes)
         if lease.state is LeaseState.ACTIVE and self.now < expires:
-            self.plan.wake(expires)
+            self.wake(key, expires)
             return
         self.charge(key, lease)  # the attempt has ended: its spend joins the task's
         if lease.state in (LeaseState.ACTIVE, LeaseState.EXPIRED):
@@ -350,9 +389,9 @@ class _Decider:
     def held_scopes(self) -> ScopeIndex:
         """The path scopes of the tasks that hold theirs (Queued, Leased, Running)."""
         out = ScopeIndex()
-        for key, task in self.tasks.items():
-            st = self.status(key)
-            if st is not None and st.phase in OCCUPYING and task.paths:
+        for key in sorted(self.scoped):  # by key: which holder a message names must not depend on order
+            st, task = self.status(key), self.tasks[key]
+            if st is not None and st.phase in OCCUPYING:
                 out.add(key, task.paths)
         return out
 
@@ -374,20 +413,37 @@ class _Decider:
             return Reason.RUN_APPROVAL_REQUIRED, f"policy {policy.name} rule {rule.name} requires approval to run"
         return None
 
-    def doomed(self, key: str, memo: dict[str, bool], path: frozenset[str] = frozenset()) -> bool:
-        """The task cannot succeed any more: it failed, was cancelled, or (transitively) needs one that cannot."""
-        if key not in memo:
-            st, task = self.status(key), self.tasks.get(key)
-            if key in self.held:  # its observed state cannot be trusted: it waits, it is not doomed
-                memo[key] = False
-            elif st is None or task is None or st.phase not in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
+    def doomed(self, key: str, memo: dict[str, bool]) -> bool:
+        """The task cannot succeed any more: it failed, was cancelled, or (transitively) needs one
+        that cannot. A search over what it needs, so that cycles (which validation refuses, but
+        main may hold) give the same answer whatever task the search starts from."""
+        if key in memo:
+            return memo[key]
+        seen, todo = {key}, [key]
+        while todo:
+            k = todo.pop()
+            if k in memo:
+                if memo[k]:
+                    memo[key] = True
+                    return True
+                continue
+            st, task = self.status(k), self.tasks.get(k)
+            if k in self.held:  # its observed state cannot be trusted: it waits, it is not doomed
+                continue
+            if st is None or task is None or st.phase not in (Phase.PENDING, Phase.QUEUED, Phase.BLOCKED):
                 # gone, frozen (invalid manifest), started or finished: its phase says it all
-                memo[key] = st is None or st.phase in DEAD_ENDS
-            elif key in path:  # a cycle, which validation refuses: it waits, it is not doomed
-                return False
-            else:
-                memo[key] = any(self.doomed(TaskKey.of(task.mission or "", n), memo, path | {key}) for n in task.needs)
-        return memo[key]
+                if st is None or st.phase in DEAD_ENDS:
+                    memo[key] = True
+                    return True
+                continue
+            for need in task.needs:
+                n = TaskKey.of(task.mission or "", need)
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        for k in seen:  # the search was complete: nothing any of them needs is doomed
+            memo[k] = False
+        return False
 
     def needs(self, task: Task) -> dict[str, TaskStatus | None]:
         """The status of each need; None for one that is unknown or held (it is not met)."""
@@ -402,11 +458,17 @@ class _Decider:
         is transitive), then Pending tasks are admitted by priority and age into the path
         scopes that are still held.
         """
-        memo: dict[str, bool] = {}
         capped = any(ms.mission is not None and ms.mission.spend_cap for ms in self.desired.missions.values())
         self.spent = self.mission_spend() if capped else {}
-        for key, task in self.tasks.items():
-            st = self.status(key)
+        keys = self.task_keys()
+        self.block_and_unblock(keys)
+        self.admit(keys)
+
+    def block_and_unblock(self, keys: Iterable[str]) -> None:
+        """The first sweep of `schedule`: blocked, unblocked, or back to Pending."""
+        memo: dict[str, bool] = {}
+        for key in keys:
+            task, st = self.tasks[key], self.status(key)
             if key in self.held or st is None:
                 continue
             dead = sorted(n for n in task.needs if self.doomed(TaskKey.of(task.mission or "", n), memo))
@@ -421,14 +483,17 @@ class _Decider:
                 if not met or hold:
                     self.move(key, Phase.PENDING, hold[1] if hold else "dependencies are no longer met")
 
+    def admit(self, keys: Iterable[str]) -> None:
+        """The second sweep of `schedule`: Pending tasks queued by priority and age."""
         held = self.held_scopes()
-        active = {k: t for k, t in self.tasks.items() if k not in self.held and self.status(k) is not None}
+        active = {k: self.tasks[k] for k in keys if k not in self.held and self.status(k) is not None}
+        overlapping: list[tuple[str, Task]] = []
         order = sorted(active.items(), key=lambda kv: (-kv[1].priority, self.status(kv[0]).created, kv[0]))  # type: ignore[union-attr]
         for key, task in order:
             st = self.status(key)
             assert st is not None
             if st.phase == Phase.QUEUED and st.not_before is not None and st.not_before > self.now:
-                self.plan.wake(st.not_before)
+                self.wake(key, st.not_before)
             if st.phase != Phase.PENDING:
                 continue
             if key in self.cycles:
@@ -459,29 +524,31 @@ class _Decider:
             if hold:
                 self.condition(key, ConditionType.READY, False, *hold)
                 continue
-            clash = held.first_overlap(task.paths, exclude=key)
-            if clash is not None:
-                self.condition(
-                    key,
-                    ConditionType.READY,
-                    False,
-                    Reason.SCOPE_OVERLAP,
-                    f"its paths overlap those of {clash}, which holds them",
-                )
+            if held.first_overlap(task.paths, exclude=key) is not None:
+                overlapping.append((key, task))
                 continue
             queued = self.move(key, Phase.QUEUED, "dependencies met" if task.needs else "ready")
             self.condition(key, ConditionType.READY, True, Reason.QUEUED, "ready to be claimed")
             if queued.not_before is not None and queued.not_before > self.now:
-                self.plan.wake(queued.not_before)  # a backoff still running from before a cancellation
+                self.wake(key, queued.not_before)  # a backoff still running from before a cancellation
             if task.paths:
                 held.add(key, task.paths)
+        for key, task in overlapping:  # named after admission: the holder the next pass would name too
+            clash = held.first_overlap(task.paths, exclude=key)
+            self.condition(
+                key,
+                ConditionType.READY,
+                False,
+                Reason.SCOPE_OVERLAP,
+                f"its paths overlap those of {clash}, which holds them",
+            )
 
     def run(self) -> Plan:
         self.inconsistent()
         self.report_held()
         self.removed()
         self.declared()
-        for key in sorted(self.tasks):
+        for key in sorted(self.task_keys()):
             if key in self.held:
                 continue
             self.observe_lease(key)
@@ -492,6 +559,8 @@ class _Decider:
         self.schedule()
         self.fence_unqueued()
         self.plan.held = {key: message for key, (_, message) in sorted(self.held.items())}
+        for at in self.wakes.values():
+            self.plan.wake(at)
         return self.plan
 
 
@@ -521,9 +590,18 @@ def decide(
     `run_approved` maps a task to the manifest (spec blob) whose `run` gate is open: a task a run
     rule governs is queued only while its manifest is exactly that one.
     """
-    return _Decider(
+    return Decider(
         desired, specs, statuses, leases, now, invalid, held or {}, nodes or {}, approved or {}, run_approved or {}
     ).run()
+
+
+def all_cycles(desired: DesiredState) -> dict[str, str]:
+    """Each task in a dependency cycle -> the cycle, over every mission."""
+    return {
+        TaskKey.of(name, member): cycle
+        for name, ms in desired.missions.items()
+        for member, cycle in cycle_members({n: t.needs for n, t in ms.tasks.items()}).items()
+    }
 
 
 def is_fence(lease: Lease) -> bool:

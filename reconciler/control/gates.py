@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Protocol
 
 import pygit2
 
@@ -32,6 +33,14 @@ from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import Trailer
 
 
+class StatusChanges(Protocol):
+    """How a status view relates to the one before it (`gitstate.status.StatusView`)."""
+
+    serial: int
+    base: int | None
+    changed: frozenset[str] | None
+
+
 class Gates:
     def __init__(self, store: Store, governance: Governance | None = None) -> None:
         self.store = store
@@ -41,20 +50,41 @@ class Gates:
         self._authors_cache: dict[str, dict[str, frozenset[str]]] = {}
         # the tasks whose approval chains matter, for the statuses and desired state last seen
         self._waiting: tuple[object, object, list[str]] = (None, None, [])
+        self._awaiting_seen: tuple[int | None, frozenset[str]] = (None, frozenset())
 
     def tips(
-        self, statuses: Mapping[str, TaskStatus], desired: DesiredState | None = None
+        self,
+        statuses: Mapping[str, TaskStatus],
+        desired: DesiredState | None = None,
+        changes: StatusChanges | None = None,
     ) -> tuple[tuple[str, str | None], ...]:
         """The approval chains that can open a gate now, a pass's input: those of results awaiting
         approval, and of Pending tasks a `run` rule governs."""
         seen_statuses, seen_desired, waiting = self._waiting
         if statuses is not seen_statuses or desired is not seen_desired:  # a no-op pass scans nothing
-            found = {k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL}
+            found = self._awaiting(statuses, changes)
             if desired is not None:
                 found |= set(self.run_gated(desired, statuses))
             waiting = sorted(found)
             self._waiting = (statuses, desired, waiting)
         return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in waiting)
+
+    def _awaiting(self, statuses: Mapping[str, TaskStatus], changes: StatusChanges | None) -> set[str]:
+        """The results awaiting approval: found again only among the tasks that changed, when the
+        statuses are told as changes to the ones seen last."""
+        serial, seen = self._awaiting_seen
+        if changes is not None and changes.base is not None and changes.base == serial and changes.changed is not None:
+            awaiting = set(seen)
+            for k in changes.changed:
+                st = statuses.get(k)
+                if st is not None and st.phase == Phase.AWAITING_APPROVAL:
+                    awaiting.add(k)
+                else:
+                    awaiting.discard(k)
+        else:
+            awaiting = {k for k, st in statuses.items() if st.phase == Phase.AWAITING_APPROVAL}
+        self._awaiting_seen = (changes.serial if changes is not None else None, frozenset(awaiting))
+        return set(awaiting)
 
     @staticmethod
     def run_gated(desired: DesiredState, statuses: Mapping[str, TaskStatus]) -> list[str]:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.control.decide import LeaseChange, Plan, Transition, decide
+from reconciler.control.decide import LeaseChange, Plan, Transition
 from reconciler.control.failpoints import failpoint
 from reconciler.control.gates import Gates
 from reconciler.control.governed import Governance
+from reconciler.control.incremental import Changes, IncrementalDecider
 from reconciler.control.queue_build import StatusQueue
 from reconciler.gitstate.approvals import CHANGES_REF
 from reconciler.gitstate.fence import FenceProvider, no_fence
@@ -32,9 +33,9 @@ from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate
-from reconciler.manifests.desired import DesiredState, index
+from reconciler.manifests.desired import DesiredState, index, named_for_file, reindex, stem
 from reconciler.manifests.disk_cache import ManifestCache, cache_dir
-from reconciler.manifests.loader import GitSource, Snapshot, load
+from reconciler.manifests.loader import GitSource, Snapshot, changed_paths, load, load_changed
 from reconciler.vocabulary.conditions import Reason
 from reconciler.vocabulary.errors import Conflict, CorruptState, RefLocked
 from reconciler.vocabulary.keys import TaskKey
@@ -81,9 +82,9 @@ def _invalid_tasks(snapshot: Snapshot) -> frozenset[str]:
 
 def _specs(snapshot: Snapshot) -> dict[str, str]:
     out: dict[str, str] = {}
-    for mf in snapshot.manifests():
+    for mf in sorted(snapshot.manifests(), key=lambda f: f.path):
         if mf.obj is not None and mf.obj.kind == Kind.TASK:
-            out[mf.obj.key] = mf.oid
+            out.setdefault(mf.obj.key, mf.oid)  # as `index` does: of two with one name, the first by path
     return out
 
 
@@ -108,6 +109,12 @@ class Reconciler:
         self.gates = Gates(store, self.governance)  # the approval gates of results awaiting approval
         self._changes_tip: str | None = None
         self.publish_held: dict[str, str] = {}  # approved results that cannot be merged, and why
+        self.decider = IncrementalDecider()
+        self._indexed: DesiredState | None = None  # the snapshot indexed, before governance overlays it
+        self._pending: tuple[dict[str, str], frozenset[str]] | None = None  # its specs and invalid tasks
+        self._misnamed = 0  # task files whose object is named otherwise than the file
+        self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
+        self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
         self.queue = StatusQueue()  # the claim queue, kept from pass to pass
 
     def read_desired(self) -> Desired:
@@ -117,18 +124,59 @@ class Reconciler:
         if self.desired is not None and self.desired.commit == tip and changes == self._changes_tip:
             return self.desired
         tree = self.store.repo[tip].peel(pygit2.Commit).tree
-        if self.snapshot is None:  # a (re)start: what no commit changed is in the disk cache
+        before = self.snapshot
+        if before is None:  # a (re)start: what no commit changed is in the disk cache
             cache = ManifestCache(cache_dir(self.store.repo))
             self.snapshot = load(GitSource(self.store.repo, tree), cache=cache)
             if cache.added or cache.rejected or len(cache.entries) != self.snapshot.cached:
                 with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
                     cache.save(self.snapshot.manifests())
-        else:
-            self.snapshot = load(GitSource(self.store.repo, tree), previous=self.snapshot)
-        state = self.governance.desired(index(self.snapshot.manifests()), tip)
-        self.desired = Desired(tip, state, _specs(self.snapshot), _invalid_tasks(self.snapshot))
+            self._index_all()
+        elif before.tree_id != str(tree.id):  # a commit: read and index what it changed
+            changed = changed_paths(self.store.repo, before.tree_id or "", tree)
+            after = load_changed(GitSource(self.store.repo, tree), before, changed)
+            if after is not None and self._reindex(before, after, changed):
+                self.snapshot = after
+            else:
+                self.snapshot = after or load(GitSource(self.store.repo, tree), previous=before)
+                self._index_all()
+        assert self._indexed is not None
+        assert self._pending is not None
+        state = self.governance.desired(self._indexed, tip)
+        self.desired = Desired(tip, state, *self._pending)
         self._changes_tip = changes
         return self.desired
+
+    def _index_all(self) -> None:
+        """Index every manifest of the snapshot (a start, or a change `_reindex` cannot apply)."""
+        assert self.snapshot is not None
+        files = list(self.snapshot.manifests())
+        self._indexed = index(files)
+        self._pending = (_specs(self.snapshot), _invalid_tasks(self.snapshot))
+        self._misnamed = sum(1 for mf in files if mf.location.kind == Kind.TASK and not named_for_file(mf))
+
+    def _reindex(self, before: Snapshot, after: Snapshot, changed: set[str]) -> bool:
+        """Apply a few changed task files to the indexed state, its specs and invalid tasks;
+        False (nothing applied) when they cannot be applied alone."""
+        if self._indexed is None or self._pending is None or self._misnamed:
+            return False
+        pairs = [(before.files.get(p), after.files.get(p)) for p in sorted(changed)]
+        state = reindex(self._indexed, pairs)
+        if state is None:
+            return False
+        specs, invalid = dict(self._pending[0]), set(self._pending[1])
+        for old, new in pairs:
+            for mf in (old, new):
+                if mf is not None:
+                    key = TaskKey.of(mf.location.mission or "", stem(mf.path))
+                    specs.pop(key, None)
+                    invalid.discard(key)
+            if new is not None and new.obj is not None:
+                specs[new.obj.key] = new.oid
+            elif new is not None:
+                invalid.add(TaskKey.of(new.location.mission or "", new.declared_name()))
+        self._indexed, self._pending = state, (specs, frozenset(invalid))
+        return True
 
     def _lease_fingerprint(self) -> tuple[object, ...] | None:
         """A cheap signal that no lease ref moved: the stat of `packed-refs` and of the lease
@@ -176,10 +224,18 @@ class Reconciler:
             name = ref.name
             if name.startswith(LEASES_PREFIX):
                 tips[name[len(LEASES_PREFIX) :]] = str(ref.target)
+        before, parsed = self.lease_tips, self._leases
         self.lease_tips = tips
         self._lease_state = tuple(sorted(tips.items()))
-        self._leases, self.corrupt_leases = {}, {}
+        self._leases, corrupt = {}, self.corrupt_leases
+        self.corrupt_leases = {}
         for key, tip in tips.items():
+            if before.get(key) == tip and key in parsed:  # unchanged since the last read: parsed already
+                self._leases[key] = parsed[key]
+                continue
+            if before.get(key) == tip and key in corrupt:
+                self.corrupt_leases[key] = corrupt[key]
+                continue
             try:
                 self._leases[key] = lease_at(repo, tip)
             except CorruptState as exc:
@@ -236,7 +292,7 @@ class Reconciler:
         while True:
             now = self.clock()
             desired = self.read_desired()
-            self.view = read_status(self.store, self.view)
+            self.view = self._noted(read_status(self.store, self.view))
             leases = self.read_leases()
             held = self._held(locked)
             inputs = (
@@ -244,7 +300,7 @@ class Reconciler:
                 self._changes_tip,
                 self.view.tip,
                 self._lease_state,
-                self.gates.tips(self.view.tasks, desired.state),
+                self.gates.tips(self.view.tasks, desired.state, self.view),
             )
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
                 result.skipped, result.wake_at = True, self._wake_at
@@ -291,7 +347,7 @@ class Reconciler:
                     self._changes_tip,
                     commit,
                     self._lease_state,
-                    self.gates.tips(self.view.tasks, desired.state),
+                    self.gates.tips(self.view.tasks, desired.state, self.view),
                 )
             )
             break
@@ -308,7 +364,8 @@ class Reconciler:
             commit = desired.commit or ""
             approved = self._publish(desired, self.gates.open(desired.state, commit, self.view.tasks))
             run_approved = self.gates.run_open(desired.state, commit, self.view.tasks, desired.specs)
-        return decide(
+        changes = self._changes(desired, leases)
+        plan = self.decider.decide(
             desired.state,
             desired.specs,
             self.view.tasks,
@@ -319,7 +376,36 @@ class Reconciler:
             self.read_nodes(),
             approved,
             run_approved,
+            changes,
         )
+        self._seen = _Seen(desired, _mission_wide(desired.state), self.lease_tips)
+        self._status_changes = set()
+        return plan
+
+    def _noted(self, view: StatusView) -> StatusView:
+        """`view`, which replaces `self.view`: note which tasks' statuses changed since the last decision."""
+        if view is not self.view and self._status_changes is not None:
+            if view.changed is None:
+                self._status_changes = None
+            else:
+                self._status_changes |= view.changed
+        return view
+
+    def _changes(self, desired: Desired, leases: dict[str, Lease]) -> Changes | None:
+        """What changed since the last decision; None when it cannot be told (then all is decided)."""
+        seen = self._seen
+        if seen is None or self._status_changes is None:
+            return None
+        tasks = set(self._status_changes)
+        missions: set[str] = set()
+        if desired is not seen.desired:
+            old, new = seen.desired.specs, desired.specs
+            tasks |= {k for k, _ in old.items() ^ new.items()}
+            wide = _mission_wide(desired.state)
+            missions = {m for m in wide.keys() | seen.missions.keys() if wide.get(m) != seen.missions.get(m)}
+        if self.lease_tips is not seen.lease_tips:
+            tasks |= {k for k, _ in seen.lease_tips.items() ^ self.lease_tips.items()}
+        return Changes(frozenset(tasks), frozenset(missions))
 
     def _publish(self, desired: Desired, gates: dict[str, Gate]) -> dict[str, str]:
         """Merge each result whose publish gate is open into the desired-state branch (unless it
@@ -376,8 +462,24 @@ class Reconciler:
         with self.fence() as fence:
             self.store.transact([status_update(self.view, commit), *fence.updates], fence.verifies)
         failpoint("reconcile-after-status-ref")
-        self.view = written
+        self.view = written  # the decision's own output: the decider looks at those tasks again anyway
         return commit
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The inputs of a decision, kept to tell what changed before the next one."""
+
+    desired: Desired
+    missions: dict[str, tuple[object, ...]]
+    lease_tips: dict[str, str]
+
+
+def _mission_wide(state: DesiredState) -> dict[str, tuple[object, ...]]:
+    """What each mission declares besides its tasks: a change to any of it concerns them all."""
+    return {
+        name: (ms.mission, dict(ms.klusters), dict(ms.agents), dict(ms.policies)) for name, ms in state.missions.items()
+    }
 
 
 class _Locked(Exception):

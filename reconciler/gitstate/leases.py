@@ -12,13 +12,11 @@ from __future__ import annotations
 import pygit2
 
 from reconciler.gitstate.commits import single_file_tree, write_commit
-from reconciler.gitstate.nodes import read_node
 from reconciler.gitstate.refs import ZERO, Update, Verify, lease_ref, tree_file
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.clock import iso
 from reconciler.vocabulary.errors import CorruptState, NotFound, NotHolder, StaleGeneration
 from reconciler.vocabulary.leases import HOLDER_ENDED, Lease, LeaseState
-from reconciler.vocabulary.nodes import lease_expiry
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
 LEASE_FILE = "lease.json"
@@ -136,6 +134,9 @@ def _expiry(store: Store, lease: Lease) -> float:
     """The lease's expiry, extended by its node's heartbeat when the node vouches for it."""
     if not lease.vouched or lease.node is None:
         return lease.expires_at
+    from reconciler.gitstate.nodes import read_node  # only a mesh node's agents hold vouched leases
+    from reconciler.vocabulary.nodes import lease_expiry
+
     try:
         _, node = read_node(store, lease.node)
     except CorruptState:

@@ -17,6 +17,7 @@ that writes a mission moves all of that mission's files into their shards.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
 
 SHARD_HEX = 2  # 256 shards per mission
+_SERIALS = itertools.count(1)
 
 
 def shard(task: str) -> str:
@@ -94,6 +96,8 @@ class StatusView:
     corrupt: dict[str, str] = field(default_factory=dict)
     queue_ok: bool = True
     changed: frozenset[str] | None = None
+    serial: int = field(default_factory=lambda: next(_SERIALS))  # which view this is, in this process
+    base: int | None = None  # the serial of the view `changed` is relative to
 
 
 def read_status(store: Store, previous: StatusView | None = None) -> StatusView:
@@ -138,6 +142,7 @@ class _Reader:
                 for directory in gone.dirs.values():
                     self.forget(directory.keys)
         view.changed = frozenset(self.changed) if self.changed is not None else None
+        view.base = self.previous.serial if self.changed is not None else None
         return view
 
     def mission(self, mission: str, tree: pygit2.Tree) -> None:
@@ -263,7 +268,7 @@ def status_commit(
             old = dirs.get(name, Directory(None, frozenset())).keys
             dirs[name] = Directory(ids.get(f"{mission}/{name}"), old | keys)
         after.missions[mission] = MissionDir(ids[mission], dirs)
-    after.changed = frozenset(changed)
+    after.changed, after.base = frozenset(changed), view.serial
     after.queue_ok = True
     after.tip = write_commit(repo, RECONCILER, message, root, [view.tip] if view.tip else [])
     return after

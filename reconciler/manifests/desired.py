@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Principals, Task
@@ -68,3 +68,45 @@ def index(files: Iterable[ManifestFile]) -> DesiredState:
             assert obj.mission is not None
             state.mission(obj.mission).table(obj.kind).setdefault(obj.name, obj)
     return state
+
+
+def stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def named_for_file(mf: ManifestFile) -> bool:
+    """A task file that declares its file's name (so `index` needs no tie-break for it)."""
+    return mf.location.kind == Kind.TASK and mf.declared_name() == stem(mf.path)
+
+
+def reindex(
+    state: DesiredState, changes: Iterable[tuple[ManifestFile | None, ManifestFile | None]]
+) -> DesiredState | None:
+    """`state` with changed task files (before, after) applied, as `index` would index them all.
+
+    None unless every file is a task file named for its file: another name could tie with a
+    task of another file, which only a full `index` (first by path) settles. The caller must
+    also know that no other task file is named otherwise (`named_for_file`)."""
+    missions = dict(state.missions)
+    copied: set[str] = set()
+    for before, after in changes:
+        files = [mf for mf in (before, after) if mf is not None]
+        if not files or not all(named_for_file(mf) for mf in files):
+            return None
+        mission = files[0].location.mission or ""
+        old = before.obj if before is not None else None
+        new = after.obj if after is not None else None
+        if mission not in copied and (mission in missions or new is not None):
+            ms = missions.get(mission) or MissionState(mission)
+            missions[mission] = replace(ms, tasks=dict(ms.tasks))
+            copied.add(mission)
+        if mission not in missions:
+            continue
+        if old is not None:
+            missions[mission].tasks.pop(old.name, None)
+        if isinstance(new, Task):
+            missions[mission].tasks[new.name] = new
+        ms = missions[mission]
+        if ms.mission is None and not (ms.klusters or ms.agents or ms.policies or ms.tasks):
+            del missions[mission]  # as `index` would have it: nothing declares it any more
+    return DesiredState(state.principals, missions)

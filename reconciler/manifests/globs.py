@@ -181,30 +181,27 @@ def _literal_prefix(glob: str) -> tuple[str, ...]:
 @dataclass(slots=True)
 class _Node:
     children: dict[str, _Node] = field(default_factory=dict)
-    entries: list[tuple[int, str, str]] = field(default_factory=list)  # (order, key, glob)
+    entries: list[tuple[str, str]] = field(default_factory=list)  # (key, glob)
 
 
 class ScopeIndex:
     """Path scopes held by keys, indexed by their leading literal segments, so that finding which
     held scope a new one overlaps compares it only with globs that can overlap it: two globs
     whose literal prefixes diverge at some segment match no common path. Equivalent to scanning
-    every held scope in the order they were added (`first_overlap` returns the earliest), which
-    is what admission did pairwise."""
+    every held scope (`first_overlap` returns the smallest key that overlaps, so that the answer
+    does not depend on the order scopes were added in)."""
 
     def __init__(self) -> None:
         self._root = _Node()
-        self._added = 0
 
     def add(self, key: str, globs: tuple[str, ...] | list[str]) -> None:
-        order = self._added
-        self._added += 1
         for glob in globs:
             node = self._root
             for segment in _literal_prefix(glob):
                 node = node.children.setdefault(segment, _Node())
-            node.entries.append((order, key, glob))
+            node.entries.append((key, glob))
 
-    def _candidates(self, glob: str) -> list[tuple[int, str, str]]:
+    def _candidates(self, glob: str) -> list[tuple[str, str]]:
         node = self._root
         found = list(node.entries)
         for segment in _literal_prefix(glob):
@@ -221,13 +218,13 @@ class ScopeIndex:
         return found
 
     def first_overlap(self, globs: tuple[str, ...] | list[str], exclude: str | None = None) -> str | None:
-        """The key, added earliest, of a held scope that overlaps `globs` (other than `exclude`)."""
-        best: tuple[int, str] | None = None
+        """The smallest key of a held scope that overlaps `globs` (other than `exclude`)."""
+        best: str | None = None
         for glob in globs:
-            for order, key, held in sorted(self._candidates(glob)):
-                if best is not None and order >= best[0]:
+            for key, held in sorted(self._candidates(glob)):
+                if best is not None and key >= best:
                     break
                 if key != exclude and globs_overlap(held, glob):
-                    best = (order, key)
+                    best = key
                     break
-        return best[1] if best is not None else None
+        return best

@@ -7,9 +7,10 @@ so a reload after a one-file commit parses one file.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -227,3 +228,50 @@ def load(source: Source, previous: Snapshot | None = None, cache: Cache | None =
     finally:
         if enabled:
             gc.enable()
+
+
+def load_changed(source: GitSource, previous: Snapshot, changed: Collection[str]) -> Snapshot | None:
+    """The snapshot of `source`, from `previous` and the paths that changed between their trees
+    (`changed_paths`): only those files are read. None when a change is not a manifest file in
+    a kind directory `previous` read (a new directory, a subdirectory, a mission file...):
+    then `load` must walk the tree.
+    """
+    by_dir: dict[str, list[str]] = {}
+    for path in changed:
+        directory = path.rpartition("/")[0]
+        if directory not in previous.dirs or classify(path) is None:
+            return None
+        by_dir.setdefault(directory, []).append(path)
+    walk = _Walk(source, previous, None)
+    snap = walk.snap = Snapshot(source.tree_id, dict(previous.files), list(previous.stray), dict(previous.dirs))
+    for directory, paths in by_dir.items():
+        tree = source._tree(directory)
+        if tree is None:
+            return None
+        members = list(previous.dirs[directory][1])
+        for path in paths:
+            try:
+                obj = source.tree[path]
+            except KeyError:
+                snap.files.pop(path, None)
+                members.remove(path)
+                continue
+            if not isinstance(obj, pygit2.Blob) or obj.filemode == pygit2.enums.FileMode.LINK:
+                return None
+            if path not in previous.files:
+                bisect.insort(members, path)
+            walk.file(path, Entry(path.rpartition("/")[2], False, str(obj.id)))
+        snap.dirs[directory] = (str(tree.id), members)
+    snap.reused = len(snap.files) - snap.parsed
+    return snap
+
+
+def changed_paths(repo: pygit2.Repository, old_tree: str, new_tree: pygit2.Tree) -> set[str]:
+    """The paths of the files that differ between two trees (added, removed or modified)."""
+    old = repo[old_tree]
+    assert isinstance(old, pygit2.Tree)
+    out: set[str] = set()
+    for delta in old.diff_to_tree(new_tree).deltas:
+        out.add(delta.old_file.path)
+        out.add(delta.new_file.path)
+    return out

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-from tests.conftest import env
+import pytest
+
+from tests.conftest import ROOT, edit_task, env, reconcile
 
 HEAVY = ("pygit2", "jsonschema", "lancedb", "onnxruntime", "sigstore", "pyarrow")
 
@@ -26,25 +29,30 @@ def test_help_exits_zero_and_lists_commands() -> None:
 
 
 AGENT_HEAVY = ("jsonschema", "rich", "lancedb", "onnxruntime", "pyarrow", "sigstore", "rapidfuzz")
+# what the console script's fast path (cli/entry.py) skips as well: the parser
+FAST_HEAVY = (*AGENT_HEAVY, "typer", "click", "pydantic", "yaml")
 RUN_AND_LIST = """
 import sys
-from cli.main import app
+from %s import %s as run
 sys.argv = ["mc", *sys.argv[1:]]
 try:
-    app()
+    code = run()
 except SystemExit as exc:
     code = exc.code
-else:
-    code = 0
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
-print("LOADED", code, ",".join(heavy), file=sys.stderr)
+print("LOADED", code or 0, ",".join(heavy), file=sys.stderr)
 """
+TYPER_APP = ("cli.main", "app")
+CONSOLE_SCRIPT = tuple(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["mc"].split(":"))
 
 
-def loaded(repo: Path, *args: str) -> tuple[int, str, str]:
-    """Run `mc ARGS` in a fresh interpreter: its exit code, the heavy modules it imported, its stdout."""
+def loaded(
+    repo: Path, *args: str, entry: tuple[str, ...] = TYPER_APP, watch: tuple[str, ...] = AGENT_HEAVY
+) -> tuple[int, str, str]:
+    """Run `mc ARGS` in a fresh interpreter, through `entry` (module, function): its exit code,
+    which of the modules in `watch` it imported, its stdout."""
     proc = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST % (AGENT_HEAVY,), *args],
+        [sys.executable, "-c", RUN_AND_LIST % (*entry, watch), *args],
         capture_output=True,
         text=True,
         cwd=repo,
@@ -65,3 +73,37 @@ def test_the_agent_commands_and_help_load_no_heavy_module(queued: Path) -> None:
     beat = loaded(queued, "heartbeat", "m/hello", "-g", "1", "--lease-token", token)
     assert beat[:2] == (0, "")
     assert beat[2].startswith("renewed m/hello generation 1")
+
+
+def test_the_console_script_runs_agent_commands_without_typer(queued: Path) -> None:
+    """Through the `mc` console script as pyproject.toml declares it, `mc claim` and `mc heartbeat`
+    import neither typer nor click (nor pydantic, yaml, jsonschema, rich, lancedb...); help
+    still goes through typer."""
+    assert CONSOLE_SCRIPT == ("cli.entry", "main")
+    fast = {"entry": CONSOLE_SCRIPT, "watch": FAST_HEAVY}
+    code, heavy, stdout = loaded(queued, "claim", "--agent", "worker", "-o", "json", **fast)
+    assert (code, heavy) == (0, "")
+    token = json.loads(stdout)["leaseToken"]
+    beat = loaded(queued, "heartbeat", "m/hello", "-g", "1", "--lease-token", token, **fast)
+    assert beat[:2] == (0, "")
+    assert beat[2].startswith("renewed m/hello generation 1")
+    code, heavy, stdout = loaded(queued, "heartbeat", "m/hello", "--help", **fast)
+    assert code == 0
+    assert {"typer", "click"} & set(heavy.split(","))
+    assert stdout.startswith("Usage: mc heartbeat [OPTIONS] {task}")
+
+
+@pytest.mark.parametrize("schema", [False, True], ids=["no output schema", "an output schema"])
+def test_a_result_loads_jsonschema_only_for_an_output_schema(repo: Path, tmp_path: Path, schema: bool) -> None:
+    """`mc complete` checks outputs with jsonschema only when the task declares an output schema."""
+    if schema:
+        edit_task(repo, "  outputs:\n    schema:\n      type: object\n      required: [answer]\n")
+    reconcile(repo)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('{"answer": 42}')
+    fast = {"entry": CONSOLE_SCRIPT, "watch": (*AGENT_HEAVY, "typer")}
+    code, heavy, stdout = loaded(repo, "claim", "--agent", "worker", "-o", "json", **fast)
+    assert (code, heavy) == (0, "")
+    token = json.loads(stdout)["leaseToken"]
+    done = loaded(repo, "complete", "m/hello", "-g", "1", "--lease-token", token, "--outputs", str(outputs), **fast)
+    assert done[:2] == (0, "jsonschema" if schema else "")

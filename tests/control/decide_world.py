@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.control.decide import Plan, decide
+from reconciler.control.incremental import Changes, IncrementalDecider
 from reconciler.manifests.desired import DesiredState
 from reconciler.manifests.model import (
     Agent,
@@ -24,7 +25,7 @@ from reconciler.manifests.model import (
     Retries,
     Task,
 )
-from reconciler.vocabulary.conditions import ConditionType
+from reconciler.vocabulary.conditions import ConditionType, Reason
 from reconciler.vocabulary.leases import Lease, LeaseState
 from reconciler.vocabulary.phases import Phase, check_transition
 from reconciler.vocabulary.status import TaskStatus
@@ -99,6 +100,10 @@ class World:
     plans: list[Plan] = field(default_factory=list)
     # what the last pass left: statuses, lease tips, time, desired task names
     last_pass: tuple[dict[str, TaskStatus], dict[str, Lease], float, frozenset[str]] | None = None
+    held: dict[str, tuple[Reason, str]] = field(default_factory=dict)
+    approved: dict[str, str] = field(default_factory=dict)
+    incremental: IncrementalDecider = field(default_factory=IncrementalDecider)
+    seen_inputs: tuple[dict[str, Any], ...] | None = None
 
     @classmethod
     def of(cls, *tasks: Task, **kwargs: Any) -> World:
@@ -140,8 +145,11 @@ class World:
     def reconcile(self) -> Plan:
         statuses_before = copy.deepcopy(self.statuses)
         leases_before = dict(self.leases)
-        plan = decide(self.desired, self.specs, self.statuses, self.leases, self.now, self.invalid)
+        plan = decide(**self.inputs())
         assert self.statuses == statuses_before, "decide mutated its input statuses"
+        # every pass of every test also checks that the incremental decision gives the same plan
+        changes = self._changes()
+        same_plan(plan, self.incremental.decide(**self.inputs(), changes=changes), changes)
         check_plan(plan, self.statuses)
         for action in plan.lease_actions:
             assert action.action in ("expire", "revoke", "fence")
@@ -159,6 +167,35 @@ class World:
         self.plans.append(plan)
         self.last_pass = (self.statuses, self.leases, self.now, frozenset(self.tasks))
         return plan
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            "desired": self.desired,
+            "specs": self.specs,
+            "statuses": self.statuses,
+            "leases": self.leases,
+            "now": self.now,
+            "invalid": self.invalid,
+            "held": self.held,
+            "approved": self.approved,
+        }
+
+    def _changes(self) -> Changes | None:
+        """What changed since the last pass, found the slow way: by comparing everything."""
+        tasks: dict[str, Any] = {t.key: t for t in self.desired.tasks()}
+        missions: dict[str, Any] = {
+            name: (ms.mission, dict(ms.klusters), dict(ms.agents), dict(ms.policies))
+            for name, ms in self.desired.missions.items()
+        }
+        seen: tuple[dict[str, Any], ...] = (tasks, dict(self.specs), dict(self.statuses), dict(self.leases), missions)
+        before, self.seen_inputs = self.seen_inputs, seen
+        if before is None:
+            return None
+        changed: set[str] = set()
+        for old, new in zip(before[:4], seen[:4], strict=True):
+            changed |= {k for k in set(old) | set(new) if old.get(k) is not new.get(k) and old.get(k) != new.get(k)}
+        moved = {m for m in set(before[4]) | set(missions) if before[4].get(m) != missions.get(m)}
+        return Changes(frozenset(changed), frozenset(moved))
 
     # -- agents ----------------------------------------------------------------------------------
     def claimable(self, name: str) -> bool:
@@ -230,6 +267,24 @@ class World:
         if action == "complete":
             return self.complete(name, {"summary": "late"}, generation)
         return self.end(name, action, "late", generation)
+
+
+def same_plan(full: Plan, incremental: Plan, changes: Changes | None) -> None:
+    """The incremental decision is the full one (transitions compared task by task: the order
+    between tasks is the order they were looked at)."""
+    why = f"incremental decision differs (changes: {changes})"
+    assert incremental.statuses == full.statuses, why
+    assert _by_task(incremental.transitions) == _by_task(full.transitions), why
+    assert _by_task(incremental.lease_actions) == _by_task(full.lease_actions), why
+    assert incremental.held == full.held, why
+    assert incremental.wake_at == full.wake_at, why
+
+
+def _by_task(items: Iterable[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        out.setdefault(item.key, []).append(item)
+    return out
 
 
 def check_plan(plan: Plan, old: dict[str, TaskStatus]) -> None:

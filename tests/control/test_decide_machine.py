@@ -71,7 +71,7 @@ class DecideMachine(RuleBasedStateMachine):
         plan = w.reconcile()
         self.check_pass(before, plan)
         # one pass reaches a fixed point: the same inputs again change nothing
-        again = decide(w.desired, w.specs, w.statuses, w.leases, w.now, w.invalid)
+        again = decide(**w.inputs())
         assert again.statuses == {}, sorted(again.statuses)
         assert again.transitions == []
         assert again.lease_actions == []

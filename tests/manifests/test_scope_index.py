@@ -15,14 +15,16 @@ SCOPE = st.lists(GLOB, min_size=1, max_size=3)
 
 @settings(max_examples=300)
 @given(st.lists(SCOPE, max_size=12), SCOPE, st.booleans())
-def test_first_overlap_is_the_linear_scan(held: list[list[str]], new: list[str], exclude_first: bool) -> None:
+def test_first_overlap_is_the_smallest_key_a_linear_scan_finds(
+    held: list[list[str]], new: list[str], exclude_first: bool
+) -> None:
     index = ScopeIndex()
     scan = []
     for n, scope in enumerate(held):
         index.add(f"k{n}", scope)
         scan.append((f"k{n}", scope))
     exclude = "k0" if exclude_first else None
-    expected = next((key for key, scope in scan if key != exclude and scopes_overlap(scope, new)), None)
+    expected = min((key for key, scope in scan if key != exclude and scopes_overlap(scope, new)), default=None)
     assert index.first_overlap(new, exclude=exclude) == expected
 
 
