@@ -1,8 +1,8 @@
 """Benchmark claim throughput, and the latency from a commit on main to a Queued task.
 
-Claims: builds a throwaway repository with K + C ready tasks, all for one agent and with no
-paths, and runs one reconcile pass so that every task is Queued. Then times, on that
-repository and in the same run:
+Claims: builds a throwaway repository with K + C ready tasks (or N, with `--queue-tasks N`), all
+for one agent and with no paths, and runs one reconcile pass so that every task is Queued. Then
+times, on that repository and in the same run:
 
 - K claims in-process (`agent_ops.claim`, sequentially, each taking the next task);
 - C claims through the CLI (`mc claim ... -o json`, one process each), after a reconcile pass
@@ -17,8 +17,11 @@ until that task is Queued. One series of M commits per pause in `--gaps-ms`: wit
 each commit follows the previous task's Queued at once; with a pause, the service has time
 to go back to waiting first.
 
-Usage: python benchmarks/bench_claims.py [--claims K] [--cli-claims C] [--commits M]
-       [--latency-tasks L] [--gaps-ms MS ...] [--repeat R] [--profile] [--json]
+With `--queue-tasks N` the repository is built and queued once (then packed), and each run
+claims from a copy of it: what a claim costs against a queue of N tasks.
+
+Usage: python benchmarks/bench_claims.py [--claims K] [--cli-claims C] [--queue-tasks N]
+       [--commits M] [--latency-tasks L] [--gaps-ms MS ...] [--repeat R] [--quick] [--profile] [--json]
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +62,7 @@ from reconciler.agentops.claim import Claimed, claim
 from reconciler.control.reconcile import Reconciler
 from reconciler.gitstate.queue import read_queue
 from reconciler.gitstate.refs import STATUS_REF, ZERO
+from reconciler.gitstate.status import status_path
 from reconciler.gitstate.store import Store
 from reconciler.manifests.model import agent_id
 from reconciler.vocabulary.phases import Phase
@@ -128,6 +135,57 @@ def update_ref_stdin(path: str, a: str, b: str, count: int) -> float:
     return seconds
 
 
+def scratch_commit(repo: pygit2.Repository, parent: str) -> str:
+    """A small commit for the scratch ref to move to and from. (Not the status commit: the first
+    pass's message lists every transition, megabytes at 100,000 tasks, and git reads the commit
+    a ref is moved to.)"""
+    sig = pygit2.Signature("bench", "bench@missioncontrol.invalid")
+    return str(repo.create_commit(None, sig, sig, "scratch", repo.TreeBuilder().write(), [pygit2.Oid(hex=parent)]))
+
+
+def claim_writes(repo: pygit2.Repository, a: str, b: str, count: int) -> float:
+    """`count` times what a claim must write, without deciding anything: a lease commit (blob,
+    tree, commit) and a holdings commit, as loose objects (pygit2); then, through one long-lived
+    `git update-ref --stdin`, a transaction creating a lease ref and a work branch and moving a
+    holdings ref. The floor of a claim in this repository format."""
+    holdings = f"{SCRATCH_REF}-holdings"
+    subprocess.run(["git", "--git-dir", repo.path, "update-ref", holdings, a, ZERO], check=True)
+    proc = subprocess.Popen(
+        ["git", "-c", "core.warnAmbiguousRefs=false", "--git-dir", repo.path, "update-ref", "--stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    sig = pygit2.Signature("bench", "bench@missioncontrol.invalid")
+    empty = repo.TreeBuilder().write()
+    pair = [a, b]
+    gc.collect()
+    start = time.perf_counter()
+    for i in range(count):
+        tree = repo.TreeBuilder()
+        tree.insert(
+            "lease.json", repo.create_blob(f'{{"n": {i}, "t": {time.time()}}}'.encode()), pygit2.enums.FileMode.BLOB
+        )
+        lease = repo.create_commit(None, sig, sig, f"lease {i}", tree.write(), [])
+        repo.create_commit(None, sig, sig, f"holdings {i}", empty, [])
+        proc.stdin.write(
+            f"start\nupdate {SCRATCH_REF}-lease/{i} {lease} {ZERO}\nupdate {holdings} {pair[1]} {pair[0]}\n"
+            f"update refs/heads/{SCRATCH_REF.removeprefix('refs/')}-work/{i} {a} {ZERO}\nprepare\ncommit\n".encode()
+        )
+        proc.stdin.flush()
+        replies = [proc.stdout.readline() for _ in range(3)]
+        _expect(replies == [b"start: ok\n", b"prepare: ok\n", b"commit: ok\n"], f"transaction {i}: {replies}")
+        pair.reverse()
+    seconds = time.perf_counter() - start
+    made = [f"{SCRATCH_REF}-lease/{i}" for i in range(count)]
+    made += [f"refs/heads/{SCRATCH_REF.removeprefix('refs/')}-work/{i}" for i in range(count)]
+    proc.stdin.write(("start\n" + "".join(f"delete {ref}\n" for ref in [holdings, *made]) + "commit\n").encode())
+    proc.stdin.close()
+    _expect(proc.wait() == 0, "git update-ref --stdin exited with an error")
+    return seconds
+
+
 def claims_in_process(store: Store, agent: str, count: int, collect: bool = True) -> list[float]:
     """`count` sequential claims; the seconds each took."""
     per: list[float] = []
@@ -171,6 +229,7 @@ class ClaimRuns:
     claims: int
     cli_claims: int
     repeat: int
+    queued: int  # Queued tasks when the claims start
     per_claim_s: list[list[float]] = field(default_factory=list)  # in-process, one list per repeat
     timings: dict[str, Timing] = field(default_factory=dict)  # seconds per operation
     profile: Profile | None = None
@@ -182,12 +241,15 @@ class ClaimRuns:
         return 1e3 / self.timings[label].min_ms
 
 
+GOAL = 0.5  # in-process claims at half the rate of a spawned `git update-ref` at least (issue 11)
 IN_PROCESS = "claim, in-process"
 CLI = "claim, CLI (mc claim)"
 BARE = "(a) git update-ref REF NEW OLD, 1 process each"
 STDIN = "(b) git update-ref --stdin, 1 long-lived process"
 PYTHON = "(c) python -c pass"
-CLAIM_ROWS = (BARE, STDIN, PYTHON, IN_PROCESS, CLI)
+FLOOR = "(d) a claim's Git writes alone"
+CLAIM_ROWS = (BARE, STDIN, PYTHON, FLOOR, IN_PROCESS, CLI)
+BASELINES = (BARE, STDIN, PYTHON, FLOOR)
 
 
 def prepared_repo(path: str, n_tasks: int) -> tuple[Store, str]:
@@ -200,19 +262,45 @@ def prepared_repo(path: str, n_tasks: int) -> tuple[Store, str]:
     return store, agent_id(MISSION, AGENT)
 
 
-def run_claims(k: int, c: int, repeat: int, want_profile: bool) -> ClaimRuns:
-    runs = ClaimRuns(k, c, repeat)
+@contextmanager
+def claim_repos(n_tasks: int, copies: int) -> Iterator[Iterator[tuple[str, Store, str]]]:
+    """`copies` repositories of `n_tasks` Queued tasks, one at a time: each built afresh, or, for
+    a large queue, copies of one built, queued and packed once (building takes most of the time)."""
+    with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+        template = Path(tmp) / "template"
+        if n_tasks > FRESH_UP_TO:
+            prepared_repo(str(template), n_tasks)
+            subprocess.run(["git", "-C", str(template), "repack", "-a", "-d", "-q"], check=True)
+
+        def each() -> Iterator[tuple[str, Store, str]]:
+            for i in range(copies):
+                path = Path(tmp) / f"run-{i}"
+                if n_tasks > FRESH_UP_TO:
+                    shutil.copytree(template, path, symlinks=True)
+                    yield str(path), Store(pygit2.Repository(str(path))), agent_id(MISSION, AGENT)
+                else:
+                    yield str(path), *prepared_repo(str(path), n_tasks)
+                shutil.rmtree(path)
+
+        yield each()
+
+
+FRESH_UP_TO = 5000  # a repository of more tasks is built once and copied for each run
+
+
+def run_claims(k: int, c: int, repeat: int, want_profile: bool, queue_tasks: int = 0) -> ClaimRuns:
+    n_tasks = max(queue_tasks, k + c)
+    runs = ClaimRuns(k, c, repeat, n_tasks)
     raw: dict[str, list[float]] = {label: [] for label in CLAIM_ROWS}
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
-            store, agent = prepared_repo(tmp, k + c)
+    with claim_repos(n_tasks, repeat + want_profile) as repos:
+        for _, (tmp, store, agent) in zip(range(repeat), repos, strict=False):
             main = store.read(store.desired_ref)
-            status = store.read(STATUS_REF)
             assert main is not None
-            assert status is not None
+            other = scratch_commit(store.repo, main)
             git_dir = store.repo.path
-            raw[BARE].append(update_ref_processes(git_dir, main, status, k) / k)
-            raw[STDIN].append(update_ref_stdin(git_dir, main, status, k) / k)
+            raw[BARE].append(update_ref_processes(git_dir, main, other, k) / k)
+            raw[STDIN].append(update_ref_stdin(git_dir, main, other, k) / k)
+            raw[FLOOR].append(claim_writes(store.repo, main, other, k) / k)
             per = claims_in_process(store, agent, k)
             runs.per_claim_s.append(per)
             raw[IN_PROCESS].append(sum(per) / k)
@@ -220,13 +308,12 @@ def run_claims(k: int, c: int, repeat: int, want_profile: bool) -> ClaimRuns:
             leased = [t for t in after.transitions if t.target == Phase.LEASED]
             _expect(len(leased) == k, f"the pass after {k} claims saw {len(leased)} leases")
             queue = read_queue(store.repo, store.read(STATUS_REF)).tasks
-            _expect(len(queue) == c, f"{len(queue)} tasks left in the queue, expected {c}")
+            _expect(len(queue) == n_tasks - k, f"{len(queue)} tasks left in the queue, expected {n_tasks - k}")
             raw[CLI].append(claims_cli(tmp, agent, c) / c)
             raw[PYTHON].append(interpreter_starts(c) / c)
-    runs.timings = {label: Timing(label, values) for label, values in raw.items()}
-    if want_profile:
-        with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
-            store, agent = prepared_repo(tmp, k)
+        runs.timings = {label: Timing(label, values) for label, values in raw.items()}
+        if want_profile:
+            _, store, agent = next(repos)
             runs.profile = profile(
                 f"run of {k} in-process claims", lambda: claims_in_process(store, agent, k, collect=False)
             )
@@ -241,7 +328,7 @@ def run_claims(k: int, c: int, repeat: int, want_profile: bool) -> ClaimRuns:
 def phase_of(repo: pygit2.Repository, status_tip: str, name: str) -> str | None:
     tree = repo[status_tip].peel(pygit2.Commit).tree
     try:
-        blob = tree[f"{MISSION}/{name}.json"]
+        blob = tree[status_path(f"{MISSION}/{name}")]
     except KeyError:
         return None
     phase: str = json.loads(blob.peel(pygit2.Blob).data)["phase"]
@@ -367,10 +454,10 @@ def decile_ms(runs: ClaimRuns, last: bool) -> float:
 
 
 def ratio_text(runs: ClaimRuns, label: str) -> str:
-    if label in (BARE, STDIN, PYTHON):
+    if label in BASELINES:
         return "(baseline)"
     rate = runs.rate(label)
-    parts = [f"x{rate / runs.rate(b):.3g} of {b[1]}" for b in (BARE, STDIN)]
+    parts = [f"x{rate / runs.rate(b):.3g} of {b[1]}" for b in (BARE, STDIN, FLOOR)]
     if label == CLI:
         parts.append(f"x{rate / runs.rate(IN_PROCESS):.3g} of in-process")
     return ", ".join(parts)
@@ -383,6 +470,7 @@ def as_json(claims: ClaimRuns, latency: LatencyResults) -> dict[str, Any]:
         "claims": {
             "in_process": claims.claims,
             "cli": claims.cli_claims,
+            "queued": claims.queued,
             "repeat": claims.repeat,
             "per_second": {
                 label: {
@@ -392,7 +480,8 @@ def as_json(claims: ClaimRuns, latency: LatencyResults) -> dict[str, Any]:
                 }
                 for label in CLAIM_ROWS
             },
-            "in_process_vs": {b[1]: round(claims.rate(IN_PROCESS) / claims.rate(b), 4) for b in (BARE, STDIN)},
+            "in_process_vs": {b[1]: round(claims.rate(IN_PROCESS) / claims.rate(b), 4) for b in (BARE, STDIN, FLOOR)},
+            "goal_vs_a": GOAL,
             "cli_vs": {
                 **{b[1]: round(claims.rate(CLI) / claims.rate(b), 4) for b in (BARE, STDIN)},
                 "in_process": round(claims.rate(CLI) / claims.rate(IN_PROCESS), 4),
@@ -433,7 +522,7 @@ def as_table(claims: ClaimRuns, latency: LatencyResults) -> str:
     per = [v for run in claims.per_claim_s for v in run]
     lines = [
         f"Claims: {claims.claims} in-process and {claims.cli_claims} through the CLI on a repository of "
-        f"{claims.claims + claims.cli_claims} Queued tasks ({SHAPE}); median and best of {claims.repeat} runs",
+        f"{claims.queued} Queued tasks ({SHAPE}); median and best of {claims.repeat} runs",
         "",
         f"{'measurement':<50}{'per s':>9}{'best':>9}{'ms each':>10}   ratio of rates",
     ]
@@ -445,6 +534,8 @@ def as_table(claims: ClaimRuns, latency: LatencyResults) -> str:
         )
     lines += [
         "",
+        f"in-process claims reach x{claims.rate(IN_PROCESS) / claims.rate(BARE):.3g} of the rate of (a) measured in the "
+        f"same run (goal: x{GOAL}); best run x{claims.best_rate(IN_PROCESS) / claims.best_rate(BARE):.3g}",
         f"in-process claim: p50 {percentile(per, 50) * 1e3:.2f} ms, p95 {percentile(per, 95) * 1e3:.2f} ms; "
         f"first tenth {decile_ms(claims, last=False):.2f} ms each, last tenth {decile_ms(claims, last=True):.2f} ms each",
     ]
@@ -472,30 +563,62 @@ def as_table(claims: ClaimRuns, latency: LatencyResults) -> str:
     return "\n".join(lines)
 
 
+# Defaults of a full run, and of `--quick` (a smoke run in well under a minute); given options win.
+FULL: dict[str, Any] = {
+    "claims": 500,
+    "cli_claims": 50,
+    "commits": 100,
+    "latency_tasks": 1000,
+    "gaps_ms": [0.0, 250.0],
+    "repeat": 3,
+}
+QUICK: dict[str, Any] = {
+    "claims": 100,
+    "cli_claims": 5,
+    "commits": 10,
+    "latency_tasks": 200,
+    "gaps_ms": [0.0],
+    "repeat": 1,
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--claims", type=int, default=500, help="in-process claims, K (default 500)")
-    parser.add_argument("--cli-claims", type=int, default=50, help="claims through `mc claim`, C (default 50)")
-    parser.add_argument("--commits", type=int, default=100, help="commits for the latency test, M (default 100)")
+    parser.add_argument("--claims", type=int, help="in-process claims, K (default 500; --quick 100)")
+    parser.add_argument("--cli-claims", type=int, help="claims through `mc claim`, C (default 50; --quick 5)")
     parser.add_argument(
-        "--latency-tasks", type=int, default=1000, help="Queued tasks while measuring latency, L (default 1000)"
+        "--queue-tasks",
+        type=int,
+        default=0,
+        help="Queued tasks when the claims start, N (default K + C; above 5000 the repository is built once and copied)",
+    )
+    parser.add_argument("--commits", type=int, help="commits for the latency test, M (default 100; --quick 10)")
+    parser.add_argument(
+        "--latency-tasks", type=int, help="Queued tasks while measuring latency, L (default 1000; --quick 200)"
     )
     parser.add_argument(
         "--gaps-ms",
         type=float,
         nargs="+",
-        default=[0.0, 250.0],
-        help="one latency series per pause between a task showing Queued and the next commit (default 0 250)",
+        help="one latency series per pause between a task showing Queued and the next commit (default 0 250; --quick 0)",
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the claim measurements (default 3)")
+    parser.add_argument("--repeat", type=int, help="runs of the claim measurements (default 3; --quick 1)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller counts (above): a smoke run in well under a minute"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile K in-process claims with cProfile")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if min(args.claims, args.cli_claims, args.commits, args.latency_tasks, args.repeat) < 1:
         parser.error("every count must be at least 1")
-    if args.claims >= REPLICAS:
+    if args.queue_tasks < 0:
+        parser.error("--queue-tasks must not be negative")
+    if args.claims + args.cli_claims > REPLICAS:
         parser.error(
-            f"--claims must be below {REPLICAS}, the agent's replicas, or the CLI claims that follow are refused"
+            f"--claims plus --cli-claims must not exceed {REPLICAS}, the agent's replicas: the claims beyond are refused"
         )
     if min(args.gaps_ms) < 0:
         parser.error("--gaps-ms must not be negative")
@@ -506,7 +629,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    claims = run_claims(args.claims, args.cli_claims, args.repeat, args.profile)
+    claims = run_claims(args.claims, args.cli_claims, args.repeat, args.profile, args.queue_tasks)
     latency = run_latency(args.latency_tasks, args.commits, [g / 1e3 for g in args.gaps_ms])
     print(json.dumps(as_json(claims, latency), indent=2) if args.json else as_table(claims, latency))
     return 0

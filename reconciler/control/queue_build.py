@@ -13,6 +13,7 @@ whenever it cannot vouch that the tree holds what it last wrote.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import pygit2
@@ -31,6 +32,7 @@ from reconciler.gitstate.queue import (
 )
 from reconciler.manifests.desired import DesiredState
 from reconciler.manifests.model import Task
+from reconciler.vocabulary.clock import iso, parse_iso
 from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.phases import HELD, Phase
 from reconciler.vocabulary.status import TaskStatus
@@ -74,6 +76,16 @@ def _agents_fingerprint(desired: DesiredState) -> tuple[object, ...]:
         )
         for name, ms in sorted(desired.missions.items())
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _as_recorded(ts: float) -> float:
+    """`ts` as a status file records it (to the millisecond): a reconciler that read the statuses
+    from Git builds the same queue as the one that wrote them, not one that differs in every
+    entry (and so in every page). Tasks declared in one pass share their time: cached."""
+    recorded = parse_iso(iso(ts))
+    assert recorded is not None
+    return recorded
 
 
 def spec_changes(old: Mapping[str, str], new: Mapping[str, str]) -> set[str]:
@@ -154,8 +166,8 @@ class QueueBuilder:
         entry = QueueEntry(
             st.key,
             task.priority,
-            st.created,
-            st.not_before,
+            _as_recorded(st.created),
+            None if st.not_before is None else _as_recorded(st.not_before),
             st.generation,
             st.spec,
             agents,

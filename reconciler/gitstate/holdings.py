@@ -43,12 +43,27 @@ def read_holdings(store: Store, agent: str) -> tuple[str | None, list[Holding]]:
     tip = store.read(agent_ref(agent))
     if tip is None:
         return None, []
+    known = _SEEN.get(tip)
+    if known is not None:
+        return tip, list(known)
     try:
         commit = store.repo[tip].peel(pygit2.Commit)
         data = json.loads(_recorded(commit))
-        return tip, [Holding(str(h["key"]), int(h["generation"])) for h in data["holdings"]]
+        return tip, _seen(tip, [Holding(str(h["key"]), int(h["generation"])) for h in data["holdings"]])
     except (KeyError, ValueError, TypeError, AttributeError, pygit2.GitError):
         return tip, _from_lease_chains(store, agent)
+
+
+# The entries of holdings commits this process read or wrote, by commit (commits never change):
+# an agent that claims again and again reads back what it wrote without parsing it.
+_SEEN: dict[str, tuple[Holding, ...]] = {}
+
+
+def _seen(commit: str, holdings: list[Holding]) -> list[Holding]:
+    if len(_SEEN) >= 256:
+        _SEEN.clear()
+    _SEEN[commit] = tuple(holdings)
+    return holdings
 
 
 def _recorded(commit: pygit2.Commit) -> str | bytes:
@@ -95,4 +110,5 @@ def holdings_update(store: Store, agent: str, parent: str | None, holdings: list
     message = compose(subject, {Trailer.AGENT: agent}, body)
     empty = store.repo.TreeBuilder().write()  # written once: then it exists, and this costs nothing
     commit = write_commit(store.repo, agent, message, empty, [parent] if parent else [])
+    _seen(commit, holdings)
     return Update(agent_ref(agent), commit, parent or ZERO)

@@ -53,6 +53,7 @@ _SUFFIX = ".json"
 
 SortKey = tuple[int, float, str]  # claim order: (-priority, created, key)
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +229,21 @@ class QueueView:
     def __init__(self, repo: pygit2.Repository, status_tip: str) -> None:
         self.repo, self.tip = repo, status_tip
         try:
-            self.root = repo[status_tip].peel(pygit2.Commit).tree
+            self.root = self._root(status_tip)
             self.meta = QueueMeta.decode(_file(self.root, META_FILE))
         except (KeyError, ValueError, TypeError, AttributeError, pygit2.GitError) as exc:
             raise self._corrupt(META_FILE, exc) from None
+
+    def _root(self, tip: str) -> pygit2.Tree:
+        """The commit's tree. A status commit's message lists its pass's transitions (megabytes
+        for a pass that queued 100,000 tasks): its tree id is kept, so it is inflated once."""
+        tree = _TREES.get(tip)
+        if tree is None:
+            tree = _remember(_TREES, tip, self.repo[tip].peel(pygit2.Commit).tree_id)
+        root = self.repo[tree]
+        if not isinstance(root, pygit2.Tree):
+            raise TypeError(f"{tree} is not a tree")
+        return root
 
     def agents(self) -> list[str]:
         """The agents that have a queue in this commit."""
@@ -299,10 +311,11 @@ class QueueView:
 # the next pass: objects never change, so what was parsed is kept, by object id (bounded).
 _ORDERED: dict[pygit2.Oid, list[tuple[str, pygit2.Oid]]] = {}
 _PAGES: dict[pygit2.Oid, tuple[QueueEntry, ...]] = {}
-CACHED = 1024  # trees and pages each
+_TREES: dict[str, pygit2.Oid] = {}  # status commit -> its tree
+CACHED = 1024  # of each
 
 
-def _remember(cache: dict[pygit2.Oid, T], oid: pygit2.Oid, value: T) -> T:
+def _remember(cache: dict[K, T], oid: K, value: T) -> T:
     if len(cache) >= CACHED:
         cache.clear()
     cache[oid] = value

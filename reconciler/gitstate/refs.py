@@ -153,7 +153,10 @@ class _Session:
         self.pid = os.getpid()
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the git process
         self.proc = subprocess.Popen(
-            ["git", "--git-dir", git_dir, "update-ref", "--stdin"],
+            # values are full object ids: without this, git looks for refs named like each of
+            # them (refs/tags/<id>, refs/heads/<id> ...) to warn of an ambiguity, a hundred
+            # lookups per transaction
+            ["git", "-c", "core.warnAmbiguousRefs=false", "--git-dir", git_dir, "update-ref", "--stdin"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errors,

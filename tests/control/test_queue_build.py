@@ -4,6 +4,7 @@ looks only at the tasks that changed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import count
@@ -340,3 +341,19 @@ def test_the_status_queue_follows_the_chain_and_rebuilds_when_it_cannot_vouch_fo
     write(tip, changed, land=False)
     world.statuses[KEYS[2]] = replace(world.statuses[KEYS[2]], phase=Phase.QUEUED, generation=0, holder=None)
     write(tip, set())
+
+
+def test_times_are_written_as_the_status_records_them_so_a_restart_rewrites_nothing() -> None:
+    """A status file keeps times to the millisecond: the queue built from the statuses a pass
+    holds in memory and the queue built from those statuses read back are the same files."""
+    world = World()
+    for i, key in enumerate(KEYS[:10]):
+        apply(world, ("task", key, 50, SELECTORS[0], [], 60))
+        apply(world, ("status", key, Phase.QUEUED, 1000.0, None, 0, None, None))
+        world.statuses[key] = replace(
+            world.statuses[key], created=1_712_345_678.123_456_7 + i / 7, not_before=1e9 + i / 3
+        )
+    desired = world.desired()
+    read_back = {k: TaskStatus.from_dict(json.loads(s.to_json())) for k, s in world.statuses.items()}
+    assert read_back != world.statuses
+    assert QueueBuilder().files(world.statuses, None, desired) == QueueBuilder().files(read_back, None, desired)
