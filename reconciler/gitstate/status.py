@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import pygit2
 
 from reconciler.gitstate.commits import write_commit
-from reconciler.gitstate.queue import QUEUE_FILE
-from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, tree_file
+from reconciler.gitstate.queue import queue_ok
+from reconciler.gitstate.refs import STATUS_REF, ZERO, Update
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree, subtree_ids
 from reconciler.vocabulary.errors import CorruptState
@@ -132,7 +132,7 @@ class _Reader:
 
     def read(self, root: pygit2.Tree) -> StatusView:
         view = self.view
-        view.queue_ok = _queue_ok(root)
+        view.queue_ok = queue_ok(root)
         for mission_tree in root:
             name = mission_tree.name or ""
             if isinstance(mission_tree, pygit2.Tree) and not name.startswith("_"):
@@ -211,14 +211,6 @@ def _task_status(entry: pygit2.Object, key: str) -> tuple[TaskStatus | None, str
     if st.key != key:
         return None, f"it names task {st.key}"
     return st, ""
-
-
-def _queue_ok(root: pygit2.Tree) -> bool:
-    try:
-        json.loads(tree_file(root, QUEUE_FILE))
-    except (KeyError, ValueError):
-        return False
-    return True
 
 
 def status_commit(
