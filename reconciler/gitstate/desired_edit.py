@@ -10,21 +10,8 @@ import pygit2
 
 from reconciler.gitstate.refs import ZERO, Update
 from reconciler.gitstate.store import Store
+from reconciler.gitstate.trees import edit_tree
 from reconciler.vocabulary.errors import UsageError
-
-
-def _replace(repo: pygit2.Repository, tree: pygit2.Tree | None, parts: list[str], blob: pygit2.Oid) -> pygit2.Oid:
-    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-    name = parts[0]
-    if len(parts) == 1:
-        builder.insert(name, blob, pygit2.enums.FileMode.BLOB)
-    else:
-        sub = None
-        if tree is not None and name in tree:
-            found = tree[name]
-            sub = found if isinstance(found, pygit2.Tree) else None
-        builder.insert(name, _replace(repo, sub, parts[1:], blob), pygit2.enums.FileMode.TREE)
-    return builder.write()
 
 
 def replace_file(store: Store, path: str, data: bytes, message: str) -> str:
@@ -36,7 +23,7 @@ def replace_file(store: Store, path: str, data: bytes, message: str) -> str:
     except (KeyError, pygit2.GitError):
         raise UsageError("git does not know who you are: set user.name and user.email") from None
     tip = repo[main].peel(pygit2.Commit)
-    tree = _replace(repo, tip.tree, path.split("/"), repo.create_blob(data))
+    tree = edit_tree(repo, tip.tree, {path: repo.create_blob(data)})
     commit = str(repo.create_commit(None, who, who, message, tree, [tip.id]))
     store.transact([Update(store.branch_ref, commit, main)])
     return commit
@@ -59,7 +46,7 @@ def add_file(store: Store, path: str, data: bytes, message: str) -> str:
     tip_id = store.read(store.branch_ref)
     tip = repo[tip_id].peel(pygit2.Commit) if tip_id else None
     blob = repo.create_blob(data)
-    tree = _replace(repo, tip.tree if tip is not None else None, path.split("/"), blob)
+    tree = edit_tree(repo, tip.tree if tip is not None else None, {path: blob})
     parents = [tip.id] if tip is not None else []
     commit = str(repo.create_commit(None, who, who, message, tree, parents))
     store.transact([Update(store.branch_ref, commit, tip_id or ZERO)])
