@@ -306,6 +306,12 @@ class StatusQueue:
         self.sent: dict[str, str | None] = {}  # what it wrote on it: path -> blob id, None deleted
         self.keys: set[str] = set()  # the tasks it updated
         self.specs: Mapping[str, str] | None = None
+        self.written: str | None = None  # the commit that landed with what the last call built
+
+    def landed(self, commit: str) -> None:
+        """The status commit holding the files the last call returned moved the ref: the queue
+        there is what the builder holds, with no diff needed to tell."""
+        self.written = commit
 
     def files(
         self,
@@ -321,6 +327,7 @@ class StatusQueue:
         """`spec_changed`, when the caller knows them, are the tasks whose manifest changed
         since the last call (else they are found by comparing every spec blob id)."""
         keys = self._since(repo, tip, queue_ok)
+        self.written = None  # only the landing of what this call builds vouches for the next
         if keys is not None and self.specs is not None:
             moved = spec_changed if spec_changed is not None else spec_changes(self.specs, specs)
             keys |= changed | self.keys | moved
@@ -340,6 +347,8 @@ class StatusQueue:
             return None
         if tip == self.base:
             return set() if not self.sent else None
+        if tip == self.written:  # our own write, unchanged since: the statuses it changed are in `keys`
+            return set()
         try:
             moved, files = queue_changes(repo, self.base, tip)
         except (KeyError, ValueError, pygit2.GitError):

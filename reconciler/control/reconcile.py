@@ -490,6 +490,7 @@ class Reconciler:
         with self.fence() as fence:
             self.store.transact([status_update(self.view, commit), *fence.updates], fence.verifies)
         failpoint("reconcile-after-status-ref")
+        self.queue.landed(commit)
         self.view = written  # the decision's own output: the decider looks at those tasks again anyway
         return commit
 
