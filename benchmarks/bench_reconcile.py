@@ -342,7 +342,7 @@ def _letters(labels: tuple[str, ...]) -> str:
     return "+".join(label[1] for label in labels)
 
 
-def measure_cas(repo: pygit2.Repository, path: str, main: str, status: str, repeat: int) -> tuple[Timing, Timing]:
+def measure_cas(repo: pygit2.Repository, main: str, status: str, repeat: int) -> tuple[Timing, Timing]:
     """A compare-and-swap of a scratch ref: one git process each, and through this process's git."""
     repo.references.create(SCRATCH_REF, main, force=True)
     flip = [main, status]
@@ -374,7 +374,7 @@ def measure_baselines(store: Store, path: str, repeat: int, n_tasks: int) -> dic
 
     read_refs_t, _ = measure(READ_REFS, read_refs, repeat, inner=1000)
 
-    cas_t, session_t = measure_cas(repo, path, str(main), str(status), repeat)
+    cas_t, session_t = measure_cas(repo, str(main), str(status), repeat)
 
     sig = pygit2.Signature("Bench", "bench@localhost", 1_700_000_000, 0)
     counter = [0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
 
 import pygit2
 
@@ -18,6 +17,7 @@ from reconciler.control.governed import Governance
 from reconciler.gitstate.approvals import approvals_ref, merge_approvals, read_approvals
 from reconciler.gitstate.history import authors_by_path
 from reconciler.gitstate.publish import result_facts
+from reconciler.gitstate.status import StatusView
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate, evaluate
 from reconciler.governance.rules import rules_for
@@ -31,14 +31,6 @@ from reconciler.vocabulary.kinds import PolicyAction
 from reconciler.vocabulary.phases import Phase
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import Trailer
-
-
-class StatusChanges(Protocol):
-    """How a status view relates to the one before it (`gitstate.status.StatusView`)."""
-
-    serial: int
-    base: int | None
-    changed: frozenset[str] | None
 
 
 class Gates:
@@ -56,7 +48,7 @@ class Gates:
         self,
         statuses: Mapping[str, TaskStatus],
         desired: DesiredState | None = None,
-        changes: StatusChanges | None = None,
+        changes: StatusView | None = None,
     ) -> tuple[tuple[str, str | None], ...]:
         """The approval chains that can open a gate now, a pass's input: those of results awaiting
         approval, and of Pending tasks a `run` rule governs."""
@@ -69,7 +61,7 @@ class Gates:
             self._waiting = (statuses, desired, waiting)
         return tuple((k, self.store.read(approvals_ref(TaskKey(k)))) for k in waiting)
 
-    def _awaiting(self, statuses: Mapping[str, TaskStatus], changes: StatusChanges | None) -> set[str]:
+    def _awaiting(self, statuses: Mapping[str, TaskStatus], changes: StatusView | None) -> set[str]:
         """The results awaiting approval: found again only among the tasks that changed, when the
         statuses are told as changes to the ones seen last."""
         serial, seen = self._awaiting_seen

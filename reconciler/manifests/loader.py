@@ -45,7 +45,7 @@ class GitSource:
         self.tree = tree
         self.tree_id: str | None = str(tree.id)
 
-    def _tree(self, path: str) -> pygit2.Tree | None:
+    def subtree(self, path: str) -> pygit2.Tree | None:
         if not path:
             return self.tree
         try:
@@ -55,7 +55,7 @@ class GitSource:
         return obj if obj.type == pygit2.enums.ObjectType.TREE else None  # type: ignore[return-value]
 
     def entries(self, path: str) -> list[Entry]:
-        tree = self._tree(path)
+        tree = self.subtree(path)
         if tree is None:
             return []
         out = []
@@ -245,7 +245,7 @@ def load_changed(source: GitSource, previous: Snapshot, changed: Collection[str]
     walk = _Walk(source, previous, None)
     snap = walk.snap = Snapshot(source.tree_id, dict(previous.files), list(previous.stray), dict(previous.dirs))
     for directory, paths in by_dir.items():
-        tree = source._tree(directory)
+        tree = source.subtree(directory)
         if tree is None:
             return None
         members = list(previous.dirs[directory][1])
