@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import CodeType
 from typing import Any, TypeVar
 
@@ -37,8 +37,8 @@ from bench_load import Timing, measure, write_tree
 
 from reconciler.control.decide import Transition
 from reconciler.control.reconcile import PassResult, Reconciler
-from reconciler.gitstate.leases import write_lease_commit
-from reconciler.gitstate.refs import STATUS_REF, cas
+from reconciler.gitstate.leases import read_lease, renew, write_lease_commit
+from reconciler.gitstate.refs import STATUS_REF, cas, lease_ref
 from reconciler.gitstate.status import read_status, status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
@@ -323,6 +323,8 @@ ADDED = "1-added pass (new task)"
 CONFIRM = "pass after its own write (skipped)"
 WALK_REFS = "(e) walk every ref, N live leases"
 LEASED_NOOP = "no-op pass, warm, N live leases"
+RENEWED = "1-renewed pass, N live leases"
+PACKED_NOOP = "no-op pass, N live leases packed"
 CHANGED_NOW = "1-changed pass, vs the sharded commit"
 ADDED_NOW = "1-added pass, vs the sharded commit"
 BASELINES = (READ_REFS, CAS, CAS_SESSION, COMMIT_N, COMMIT_SHARD, READ_ALL, COMMIT_SMALL, WALK_REFS)
@@ -335,6 +337,8 @@ RATIOS: dict[str, tuple[str, ...]] = {
     ADDED_NOW: (CAS, COMMIT_SHARD),
     CONFIRM: (READ_REFS,),
     LEASED_NOOP: (READ_REFS,),
+    RENEWED: (CAS, COMMIT_SHARD),
+    PACKED_NOOP: (READ_REFS,),
 }
 
 
@@ -490,18 +494,29 @@ def first_pass(rec: Reconciler, n_tasks: int) -> tuple[float, int, float]:
 
 
 def lease_every_task(store: Store, n_tasks: int) -> None:
-    """A live lease on every task (one shared lease commit; refs packed, as `git gc` leaves them)."""
+    """A live lease on every task (one shared lease commit), each its own loose ref, as claims
+    leave them until `git gc` packs them."""
     now = time.time()
     lease = Lease(f"{MISSION}/*", 1, agent_id(MISSION, AGENT), None, LeaseState.ACTIVE, now, now, now + 3600, 3600)
     commit = write_lease_commit(store.repo, lease, None, "benchmark lease")
-    lines = "".join(f"create refs/mc/leases/{MISSION}/{task_name(i)} {commit}\n" for i in range(1, n_tasks + 1))
+    lines = "".join(f"create {lease_ref(f'{MISSION}/{task_name(i)}')} {commit}\n" for i in range(1, n_tasks + 1))
     git = ["git", "--git-dir", store.repo.path]
     subprocess.run([*git, "update-ref", "--stdin"], input=lines, text=True, check=True)
-    subprocess.run([*git, "pack-refs", "--all"], check=True)
+
+
+def renew_one(store: Store, n_tasks: int, r: int) -> None:
+    """Renew one task's lease, as its holder's heartbeat does (a different task for each `r`)."""
+    key = f"{MISSION}/{task_name(1 + (r * 7919) % n_tasks)}"
+    tip, lease = read_lease(store, key)
+    assert tip is not None
+    assert lease is not None
+    renew(store, replace(lease, key=key).renewed(time.time()), tip, f"lease {key}: benchmark renewal")
 
 
 def measure_leased_noop(rec: Reconciler, store: Store, n_tasks: int, repeat: int) -> dict[str, Timing]:
-    """A no-op pass once every task holds a live lease, against walking all those refs."""
+    """A no-op pass once every task holds a live lease, against walking all those refs; passes
+    that each find one lease renewed (the renewal untimed); then a no-op pass once `git
+    pack-refs` has packed them."""
     lease_every_task(store, n_tasks)
     result = rec.run_once()
     _expect(len(result.transitions) >= n_tasks, f"leasing every task made {len(result.transitions)} transitions")
@@ -514,7 +529,19 @@ def measure_leased_noop(rec: Reconciler, store: Store, n_tasks: int, repeat: int
     _expect(count >= n_tasks, f"walked {count} lease refs")
     noop, noop_result = measure(LEASED_NOOP, rec.run_once, repeat, inner=100)
     _expect(noop_result.skipped and noop_result.status_commit is None, "a no-op pass with leases did not skip")
-    return {WALK_REFS: walked, LEASED_NOOP: noop}
+    renewed: list[float] = []
+    for r in range(repeat):
+        renew_one(store, n_tasks, r)
+        seconds, result = timed_pass(rec)
+        # the first renewal says the agent started: Leased -> Running, one status commit
+        _expect(not result.skipped and len(result.transitions) <= 1, f"a pass after a renewal: {result}")
+        renewed.append(seconds)
+    subprocess.run(["git", "--git-dir", store.repo.path, "pack-refs", "--all"], check=True)
+    rec.run_once()  # packed-refs changed: one walk
+    time.sleep(0.2)
+    packed, packed_result = measure(PACKED_NOOP, rec.run_once, repeat, inner=100)
+    _expect(packed_result.skipped and packed_result.status_commit is None, "a no-op pass, refs packed, did not skip")
+    return {WALK_REFS: walked, LEASED_NOOP: noop, RENEWED: Timing(RENEWED, renewed), PACKED_NOOP: packed}
 
 
 PEAK = """

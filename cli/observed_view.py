@@ -46,16 +46,14 @@ def leases(path: str, mission: str | None = None) -> list[tuple[str, Lease | str
     the reason instead of a lease."""
     from cli.store_opts import open_repo
     from reconciler.gitstate.leases import lease_at
-    from reconciler.gitstate.refs import LEASES_PREFIX
+    from reconciler.gitstate.refs import lease_key
     from reconciler.vocabulary.errors import CorruptState
 
     repo = open_repo(path)
     out: list[tuple[str, Lease | str]] = []
     for ref in repo.references.iterator():
-        if not ref.name.startswith(LEASES_PREFIX):
-            continue
-        key = ref.name[len(LEASES_PREFIX) :]
-        if mission is not None and not key.startswith(mission + "/"):
+        key = lease_key(ref.name)
+        if key is None or (mission is not None and key.mission != mission):
             continue
         try:
             out.append((key, lease_at(repo, str(ref.target))))

@@ -10,11 +10,9 @@ harmless.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pygit2
 
@@ -26,10 +24,11 @@ from reconciler.control.incremental import Changes, IncrementalDecider
 from reconciler.control.queue_build import StatusQueue
 from reconciler.gitstate.approvals import CHANGES_REF
 from reconciler.gitstate.fence import FenceProvider, no_fence
-from reconciler.gitstate.leases import advance, lease_at
-from reconciler.gitstate.nodes import read_nodes
+from reconciler.gitstate.leases import advance, lease_at, move_unsharded
+from reconciler.gitstate.nodes import NODES_PREFIX, node_at, node_name, node_ref
 from reconciler.gitstate.publish import PublishConflict, publish, published, result_facts
-from reconciler.gitstate.refs import LEASES_PREFIX, lease_ref
+from reconciler.gitstate.ref_tips import RefTips
+from reconciler.gitstate.refs import LEASES_PREFIX, lease_key, lease_ref
 from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
 from reconciler.gitstate.store import Store
 from reconciler.governance.gate import Gate
@@ -46,7 +45,6 @@ from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
 MAX_RETRIES = 5
-RACY_NS = 100_000_000  # a ref-directory timestamp younger than this is not trusted as a signal
 MESSAGE_TRANSITIONS = 1000  # a status commit's message lists this many transitions at most
 LOCKED_RETRY = 2.0  # seconds before a task held by a locked lease ref is tried again
 
@@ -100,11 +98,14 @@ class Reconciler:
         self.snapshot: Snapshot | None = None
         self.desired: Desired | None = None
         self.view: StatusView | None = None
-        self.lease_tips: dict[str, str] = {}
         self._last_inputs: tuple[object, ...] | None = None
+        self.lease_refs = RefTips(store.repo, LEASES_PREFIX, lease_key, lease_ref, sharded=True)
         self._leases: dict[str, Lease] = {}
-        self._lease_state: tuple[tuple[str, str], ...] = ()  # the lease tips, sorted: part of a pass's inputs
-        self._lease_fingerprint_seen: tuple[object, ...] | None = None
+        self._lease_serial = 0  # counts the reads that found lease refs moved: part of a pass's inputs
+        self._lease_changes: set[str] | None = None  # tasks whose lease moved since the last decision
+        self._unsharded: set[str] = set()  # lease refs found in the layout before sharding
+        self.node_refs = RefTips(store.repo, NODES_PREFIX, node_name, node_ref, sharded=False)
+        self._nodes: dict[str, NodeRecord] = {}
         self._wake_at: float | None = None
         self.governance = Governance(store)  # the policies and principals in force, per commit
         self.gates = Gates(store, self.governance)  # the approval gates of results awaiting approval
@@ -190,70 +191,44 @@ class Reconciler:
         )
         return True
 
-    def _lease_fingerprint(self) -> tuple[object, ...] | None:
-        """A cheap signal that no lease ref moved: the stat of `packed-refs` and of the lease
-        directories (a ref update renames a file into its directory, which bumps its mtime).
-
-        None means "cannot tell": a reftable repository, or a timestamp so recent that a
-        second update within the filesystem's clock granularity could hide behind it (git's
-        "racy" rule). Then the refs are read.
-        """
-        git_dir = Path(self.store.repo.path)
-        if (git_dir / "reftable").exists():
-            return None
-        parts: list[object] = []
-        newest = 0
-        for path in (git_dir / "packed-refs", git_dir / "refs/mc/leases"):
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                parts.append(None)
-                continue
-            parts.append((st.st_ino, st.st_mtime_ns, st.st_size))
-            newest = max(newest, st.st_mtime_ns)
-        try:
-            with os.scandir(git_dir / "refs/mc/leases") as entries:
-                dirs = sorted(
-                    (e.name, e.stat(follow_symlinks=False)) for e in entries if e.is_dir(follow_symlinks=False)
-                )
-        except FileNotFoundError:
-            dirs = []
-        for name, st in dirs:
-            parts.append((name, st.st_ino, st.st_mtime_ns))
-            newest = max(newest, st.st_mtime_ns)
-        if time.time_ns() - newest < RACY_NS:
-            return None
-        return tuple(parts)
-
     def read_leases(self) -> dict[str, Lease]:
-        """Every task's lease chain tip; one that cannot be read goes to `corrupt_leases`."""
-        fingerprint = self._lease_fingerprint()
-        if fingerprint is not None and fingerprint == self._lease_fingerprint_seen:
+        """Every task's lease chain tip, reread only where lease refs moved
+        (`gitstate.ref_tips`); one that cannot be read goes to `corrupt_leases`. Lease refs
+        found in the layout before sharding are moved first."""
+        changed = self.lease_refs.read()
+        if not changed:
             return self._leases
-        repo = self.store.repo
-        tips: dict[str, str] = {}
-        for ref in repo.references.iterator():  # one walk, no second lookup per ref
-            name = ref.name
-            if name.startswith(LEASES_PREFIX):
-                tips[name[len(LEASES_PREFIX) :]] = str(ref.target)
-        before, parsed = self.lease_tips, self._leases
-        self.lease_tips = tips
-        self._lease_state = tuple(sorted(tips.items()))
-        self._leases, corrupt = {}, self.corrupt_leases
-        self.corrupt_leases = {}
-        for key, tip in tips.items():
-            if before.get(key) == tip and key in parsed:  # unchanged since the last read: parsed already
-                self._leases[key] = parsed[key]
-                continue
-            if before.get(key) == tip and key in corrupt:
-                self.corrupt_leases[key] = corrupt[key]
+        self._lease_serial += 1
+        if self._lease_changes is not None:
+            self._lease_changes |= changed
+        repo, tips = self.store.repo, self.lease_refs.tips
+        for key in changed:
+            self._leases.pop(key, None)
+            self.corrupt_leases.pop(key, None)
+            tip = tips.get(key)
+            if tip is None:
                 continue
             try:
                 self._leases[key] = lease_at(repo, tip)
             except CorruptState as exc:
-                self.corrupt_leases[key] = f"{LEASES_PREFIX}{key}: {exc}"
-        self._lease_fingerprint_seen = fingerprint
+                self.corrupt_leases[key] = f"{self.lease_refs.names[key]}: {exc}"
+            if self.lease_refs.names[key] != lease_ref(key):
+                self._unsharded.add(key)
+        if self._unsharded:
+            self._move_unsharded()
         return self._leases
+
+    def _move_unsharded(self) -> None:
+        """Move the lease refs of the layout before sharding to their sharded names (one
+        transaction, so a crash leaves either layout whole), then read them there."""
+        names, tips = self.lease_refs.names, self.lease_refs.tips
+        keys = sorted(k for k in self._unsharded if k in names and names[k] != lease_ref(k))
+        self._unsharded = set()
+        if keys:
+            moves = [u for k in keys for u in move_unsharded(k, names[k], tips[k])]
+            with self.fence() as fence:
+                self.store.transact([*moves, *fence.updates], fence.verifies)
+            self.read_leases()
 
     def _apply_leases(self, plan: Plan, now: float) -> int:
         """End or fence the plan's leases, each by CAS from the tip this pass read.
@@ -262,7 +237,7 @@ class Reconciler:
         race makes the whole pass start again from fresh reads (`Conflict`)."""
         written = 0
         for change in plan.lease_actions:
-            tip = self.lease_tips.get(change.key)
+            tip = self.lease_refs.tips.get(change.key)
             state = change.action.ends_in
             if change.lease is None or change.action is LeaseAction.FENCE:
                 ended = _fence_lease(change, now)
@@ -273,12 +248,15 @@ class Reconciler:
                 )
                 ended = change.lease.ended(state, reason, now)
                 subject = f"lease {change.key}: {state} generation {change.lease.generation}"
-            self._lease_fingerprint_seen = None
             try:
                 with self.fence() as fence:
-                    self.lease_tips[change.key] = advance(
+                    new = advance(
                         self.store, ended, tip, subject, also=fence.updates, verifies=fence.verifies, who=RECONCILER
                     )
+                self.lease_refs.wrote(change.key, lease_ref(change.key), new)
+                self._leases[change.key] = ended
+                if self._lease_changes is not None:
+                    self._lease_changes.add(change.key)
             except RefLocked as exc:
                 if not str(exc.details.get("lock", "")).endswith(f"{lease_ref(change.key)}.lock"):
                     raise  # another ref of the transaction (the leader lease): the whole pass waits
@@ -320,7 +298,7 @@ class Reconciler:
                 desired.commit,
                 self._changes_tip,
                 self.view.tip,
-                self._lease_state,
+                self._lease_serial,
                 self.gates.tips(self.view.tasks, desired.state, self.view),
             )
             if not held and inputs == self._last_inputs and (self._wake_at is None or now < self._wake_at):
@@ -359,7 +337,6 @@ class Reconciler:
             # What we just wrote is the input of the next pass, and a decision on its own output
             # changes nothing (tests/control/test_decide_machine.py checks it): skip that pass
             # unless refs moved.
-            self._lease_state = tuple(sorted(self.lease_tips.items()))
             self._last_inputs = (
                 None
                 if held
@@ -367,7 +344,7 @@ class Reconciler:
                     desired.commit,
                     self._changes_tip,
                     commit,
-                    self._lease_state,
+                    self._lease_serial,
                     self.gates.tips(self.view.tasks, desired.state, self.view),
                 )
             )
@@ -399,8 +376,9 @@ class Reconciler:
             run_approved,
             changes,
         )
-        self._seen = _Seen(desired, _mission_wide(desired.state), self.lease_tips)
+        self._seen = _Seen(desired, _mission_wide(desired.state))
         self._status_changes = set()
+        self._lease_changes = set()
         self._specs_moved = (set(), self._specs_moved[1])
         return plan
 
@@ -416,7 +394,7 @@ class Reconciler:
     def _changes(self, desired: Desired, leases: dict[str, Lease]) -> Changes | None:
         """What changed since the last decision; None when it cannot be told (then all is decided)."""
         seen = self._seen
-        if seen is None or self._status_changes is None:
+        if seen is None or self._status_changes is None or self._lease_changes is None:
             return None
         tasks = set(self._status_changes)
         missions: set[str] = set()
@@ -428,8 +406,7 @@ class Reconciler:
             tasks |= moved
             wide = _mission_wide(desired.state)
             missions = {m for m in wide.keys() | seen.missions.keys() if wide.get(m) != seen.missions.get(m)}
-        if self.lease_tips is not seen.lease_tips:
-            tasks |= {k for k, _ in seen.lease_tips.items() ^ self.lease_tips.items()}
+        tasks |= self._lease_changes
         return Changes(frozenset(tasks), frozenset(missions))
 
     def _publish(self, desired: Desired, gates: dict[str, Gate]) -> dict[str, str]:
@@ -462,7 +439,13 @@ class Reconciler:
     def read_nodes(self) -> dict[str, NodeRecord]:
         """The mesh nodes' records (a node's heartbeat vouches for its leases); unreadable ones
         vouch for nothing."""
-        return {name: record for name, record in read_nodes(self.store) if not isinstance(record, str)}
+        for name in self.node_refs.read():
+            self._nodes.pop(name, None)
+            tip = self.node_refs.tips.get(name)
+            if tip is not None:
+                with contextlib.suppress(CorruptState):
+                    self._nodes[name] = node_at(self.store.repo, tip)
+        return self._nodes
 
     def _held(self, locked: dict[str, tuple[Reason, str]]) -> dict[str, tuple[Reason, str]]:
         assert self.view is not None
@@ -501,7 +484,6 @@ class _Seen:
 
     desired: Desired
     missions: dict[str, tuple[object, ...]]
-    lease_tips: dict[str, str]
 
 
 def _mission_wide(state: DesiredState) -> dict[str, tuple[object, ...]]:

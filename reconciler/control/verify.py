@@ -27,7 +27,7 @@ from reconciler.control.custody import check_custody
 from reconciler.control.gates import Gates
 from reconciler.control.governed import Governance
 from reconciler.gitstate.leases import lease_at
-from reconciler.gitstate.refs import LEASES_PREFIX, WORK_PREFIX, lease_ref
+from reconciler.gitstate.refs import WORK_PREFIX, lease_key, lease_ref
 from reconciler.gitstate.store import Store
 from reconciler.manifests.desired import DesiredState, index
 from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE
@@ -74,11 +74,11 @@ def _completed(store: Store, key: TaskKey) -> dict[str, int]:
 def _tasks(store: Store, mission: str | None) -> list[TaskKey]:
     keys = set()
     for ref in store.repo.references.iterator():
-        for prefix in (LEASES_PREFIX, WORK_PREFIX):
-            if ref.name.startswith(prefix):
-                name = ref.name[len(prefix) :]
-                if name.count("/") == 1 and (mission is None or name.startswith(mission + "/")):
-                    keys.add(TaskKey(name))
+        key = lease_key(ref.name)
+        if key is None and ref.name.startswith(WORK_PREFIX) and ref.name.count("/") == WORK_PREFIX.count("/") + 1:
+            key = TaskKey(ref.name[len(WORK_PREFIX) :])
+        if key is not None and (mission is None or key.mission == mission):
+            keys.add(key)
     return sorted(keys)
 
 

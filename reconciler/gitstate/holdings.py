@@ -22,7 +22,7 @@ import pygit2
 
 from reconciler.gitstate.commits import write_commit
 from reconciler.gitstate.leases import lease_at, read_lease
-from reconciler.gitstate.refs import LEASES_PREFIX, ZERO, Update, agent_ref, tree_file
+from reconciler.gitstate.refs import ZERO, Update, agent_ref, lease_key, tree_file
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.errors import CorruptState
 from reconciler.vocabulary.leases import LeaseState
@@ -79,13 +79,14 @@ def _recorded(commit: pygit2.Commit) -> str | bytes:
 def _from_lease_chains(store: Store, agent: str) -> list[Holding]:
     out = []
     for ref in store.repo.references.iterator():
-        if ref.name.startswith(LEASES_PREFIX):
+        key = lease_key(ref.name)
+        if key is not None:
             try:
                 lease = lease_at(store.repo, str(ref.target))
             except CorruptState:
                 continue
             if lease.agent == agent and lease.state is LeaseState.ACTIVE:
-                out.append(Holding(ref.name[len(LEASES_PREFIX) :], lease.generation))
+                out.append(Holding(key, lease.generation))
     return out
 
 

@@ -1,5 +1,5 @@
-"""Lease chains: one commit chain per task, `refs/mc/leases/<mission>/<task>`, moved only by
-compare-and-swap.
+"""Lease chains: one commit chain per task, `refs/mc/leases/<xx>/<mission>_<task>` (`refs.lease_ref`),
+moved only by compare-and-swap.
 
 Each commit holds `lease.json` (a `vocabulary.leases.Lease`): holder (agent id, node), the
 generation (the fencing token, strictly increasing over the chain), and the grant, renewal
@@ -60,6 +60,12 @@ def read_lease(store: Store, key: str, ref: str | None = None) -> tuple[str | No
     (CorruptState if unreadable)."""
     tip = store.read(ref or lease_ref(key))
     return tip, (lease_at(store.repo, tip) if tip else None)
+
+
+def move_unsharded(key: str, name: str, tip: str) -> tuple[Update, Update]:
+    """The updates that move a lease chain from `name`, where the layout before sharding keeps it
+    (`refs/mc/leases/<mission>/<task>`), to `lease_ref(key)`: both in one transaction, by CAS."""
+    return Update(lease_ref(key), tip, ZERO), Update(name, ZERO, tip)
 
 
 def _author(lease: Lease) -> str:

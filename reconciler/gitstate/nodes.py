@@ -24,6 +24,11 @@ def node_ref(name: str) -> str:
     return NODES_PREFIX + name
 
 
+def node_name(ref: str) -> str | None:
+    """The node whose record `ref` is; None for any other ref."""
+    return ref[len(NODES_PREFIX) :] if ref.startswith(NODES_PREFIX) else None
+
+
 def node_at(repo: pygit2.Repository, commit_id: str) -> NodeRecord:
     try:
         commit = repo[commit_id].peel(pygit2.Commit)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pygit2
 
 from reconciler.vocabulary.errors import Conflict, GitFailure, RefLocked
-from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.keys import TaskKey, shard
 
 ZERO = "0" * 40
 STATUS_REF = "refs/mc/status"
@@ -43,8 +43,26 @@ STALE_LOCK_SECONDS = 30.0
 
 
 def lease_ref(key: str) -> str:
-    """`refs/mc/leases/<mission>/<task>` for the key `mission/task`."""
-    return LEASES_PREFIX + key
+    """`refs/mc/leases/<xx>/<mission>_<task>` for the key `mission/task`, where `xx` is the key's
+    shard: a pass stats 256 directories to find which lease refs moved, and reads only those
+    (`gitstate.ref_tips`), however many tasks hold leases."""
+    mission, _, task = key.partition("/")
+    return f"{LEASES_PREFIX}{shard(key)}/{mission}_{task}"
+
+
+def lease_key(ref: str) -> TaskKey | None:
+    """The key whose lease chain `ref` is: `refs/mc/leases/<xx>/<mission>_<task>`, or, in the
+    layout before sharding, `refs/mc/leases/<mission>/<task>` (which a reconcile pass moves,
+    `gitstate.leases.move_unsharded`); None for any other name."""
+    if not ref.startswith(LEASES_PREFIX):
+        return None
+    first, _, rest = ref[len(LEASES_PREFIX) :].partition("/")
+    if not rest or "/" in rest:
+        return None
+    if "_" in rest:
+        mission, _, task = rest.partition("_")
+        return TaskKey.of(mission, task) if first == shard(f"{mission}/{task}") else None
+    return TaskKey.of(first, rest)
 
 
 def agent_ref(agent: str) -> str:

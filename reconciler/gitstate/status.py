@@ -16,7 +16,6 @@ that writes a mission moves all of that mission's files into their shards.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -29,17 +28,11 @@ from reconciler.gitstate.refs import STATUS_REF, ZERO, Update
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree, subtree_ids
 from reconciler.vocabulary.errors import CorruptState
-from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.keys import TaskKey, shard
 from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
 
-SHARD_HEX = 2  # 256 shards per mission
 _SERIALS = itertools.count(1)
-
-
-def shard(task: str) -> str:
-    """The directory of a task's status within its mission's."""
-    return hashlib.sha1(task.encode()).hexdigest()[:SHARD_HEX]
 
 
 def status_path(key: str) -> str:

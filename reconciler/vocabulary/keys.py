@@ -2,17 +2,30 @@
 
 A key is a `str` (so it works as a dict key, in JSON and in ref names unchanged), built with
 `TaskKey.of` or checked with `TaskKey.parse`, which refuses anything that is not two DNS
-labels: a key becomes part of a ref name (`refs/mc/leases/<mission>/<task>`), so a space,
-`..`, `.lock` or a trailing `/` must be refused before Git sees it.
+labels: a key becomes part of ref names (`refs/mc/leases/<xx>/<mission>_<task>`), so a space,
+`..`, `.lock` or a trailing `/` must be refused before Git sees it. A label has no `_`, so
+`<mission>_<task>` names one key.
+
+`shard` spreads names over 256 directories (two hex digits of their SHA-1), wherever one
+directory would otherwise hold an entry per task: the status tree, the lease refs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from reconciler.vocabulary.errors import UsageError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SHARD_HEX = 2  # 256 shards
+
+
+def shard(text: str) -> str:
+    """The shard directory of `text`: two hex digits of its SHA-1."""
+    return hashlib.sha1(text.encode()).hexdigest()[:SHARD_HEX]
+
+
 DNS_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
 
 

@@ -17,7 +17,7 @@ from reconciler.control.reconcile import Reconciler
 from reconciler.gitstate.commits import single_file_tree, write_commit
 from reconciler.gitstate.holdings import HOLDINGS_FILE, read_holdings
 from reconciler.gitstate.queue import META_FILE, QUEUE_DIR
-from reconciler.gitstate.refs import ZERO, Update, agent_ref, transact
+from reconciler.gitstate.refs import ZERO, Update, agent_ref, lease_ref, transact
 from reconciler.gitstate.store import Store
 from reconciler.manifests.model import agent_id
 from reconciler.vocabulary.errors import NothingToClaim
@@ -94,7 +94,7 @@ def test_holdings_are_a_message_on_an_empty_tree_and_the_old_file_is_still_read(
     store = with_tasks(repo, 3, 1)
     r = store.repo
     # written before: a holdings.json file, listing a task whose lease chain cannot be read (held)
-    git(repo, "update-ref", "refs/mc/leases/m/t001", str(r.create_blob(b"not a lease")))
+    git(repo, "update-ref", lease_ref("m/t001"), str(r.create_blob(b"not a lease")))
     old = {"agent": WORKER, "holdings": [{"key": "m/t001", "generation": 1}]}
     tree = single_file_tree(r, HOLDINGS_FILE, json.dumps(old).encode())
     transact(r, [Update(agent_ref(WORKER), write_commit(r, WORKER, "agent worker: holds m/t001\n", tree, []), ZERO)])

@@ -24,6 +24,7 @@ import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
 from reconciler.gitstate.queue import read_queue
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
@@ -91,7 +92,7 @@ def queue(repo: Path) -> list[str]:
 def lease_log(repo: Path, key: str) -> list[dict[str, Any]]:
     """The lease chain of `key`, oldest first: each commit's lease.json."""
     r = pygit2.Repository(str(repo))
-    tip = r.references[f"refs/mc/leases/{key}"].target
+    tip = r.references[lease_ref(key)].target
     chain = [tree_json(c.tree, "lease.json") for c in r.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL)]
     return chain[::-1]
 
@@ -171,7 +172,7 @@ def test_claim_race_has_exactly_one_winner(repo: Path) -> None:
         assert (lease["task"], lease["generation"]) == (f"m/{name}", 1)
         chain = lease_log(repo, f"m/{name}")
         assert [(c["generation"], c["state"], c["agent"]) for c in chain] == [(1, "active", lease["agent"])]
-        assert rev(repo, f"refs/mc/leases/m/{name}") == lease["leaseCommit"]
+        assert rev(repo, lease_ref(f"m/{name}")) == lease["leaseCommit"]
         assert rev(repo, f"refs/heads/mc/work/m/{name}") == lease["workCommit"] == rev(repo, "refs/heads/main")
         if i:  # the previous round's task left main: cancelled, its lease revoked
             assert status(repo, f"m/{previous}")["phase"] == "Cancelled"
@@ -255,11 +256,11 @@ def test_sigkilled_holder_is_expired_and_fenced(repo: Path, tmp_path: Path) -> N
 
     second = mc(repo, "claim", "--agent", "worker", "-o", "json", check=True)
     assert json.loads(second.stdout)["generation"] == 2
-    lease_tip, work_tip = rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t")
+    lease_tip, work_tip = rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t")
 
     late = mc(repo, "complete", "m/t", "-g", "1")
     refused(late, "stale generation")
-    assert (rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t")) == (lease_tip, work_tip)
+    assert (rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t")) == (lease_tip, work_tip)
 
     mc(repo, "complete", "m/t", "-g", "2", check=True)
     reconcile(repo)
@@ -282,7 +283,7 @@ def test_lock_left_by_a_killed_writer_does_not_wedge_the_lease(repo: Path) -> No
     solo(repo, "t")
     reconcile(repo)
     mc(repo, "claim", "--agent", "worker", "--ttl", "1", "-o", "json", check=True)
-    ref, tip, main = "refs/mc/leases/m/t", rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/main")
+    ref, tip, main = lease_ref("m/t"), rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/main")
     writer = subprocess.Popen(
         ["git", "-C", str(repo), "update-ref", "--stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -419,16 +420,16 @@ def test_late_reports_from_a_stale_generation_change_nothing(repo: Path) -> None
     wait_out(repo, "m/t")
 
     # expired but not yet processed by the reconciler: refused already
-    tips = (rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t"))
+    tips = (rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t"))
     late = mc(repo, "checkpoint", "m/t", "--message", "late", "-g", "1")
     refused(late, "expired")
-    assert (rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t")) == tips
+    assert (rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t")) == tips
 
     reconcile(repo)
     second = json.loads(mc(repo, "claim", "--agent", "worker", "-o", "json", check=True).stdout)
     assert second["generation"] == 2
     assert second["workCommit"] == tips[1]  # it resumes from the last checkpoint
-    tips = (rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t"))
+    tips = (rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t"))
     for args in (
         ("checkpoint", "m/t", "--message", "late", "-g", "1"),
         ("heartbeat", "m/t", "-g", "1"),
@@ -438,10 +439,10 @@ def test_late_reports_from_a_stale_generation_change_nothing(repo: Path) -> None
     ):
         proc = mc(repo, *args)
         refused(proc, "stale generation")
-        assert (rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t")) == tips, args
+        assert (rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t")) == tips, args
     ahead = mc(repo, "checkpoint", "m/t", "--message", "future", "-g", "3")
     refused(ahead, "generation 3 of m/t was never granted")
-    assert (rev(repo, "refs/mc/leases/m/t"), rev(repo, "refs/heads/mc/work/m/t")) == tips
+    assert (rev(repo, lease_ref("m/t")), rev(repo, "refs/heads/mc/work/m/t")) == tips
 
     ok = json.loads(mc(repo, "checkpoint", "m/t", "--message", "step 2", "-g", "2", "-o", "json", check=True).stdout)
     assert rev(repo, "refs/heads/mc/work/m/t") == ok["commit"]

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import claim, git, rev
 
 
@@ -20,7 +21,7 @@ def run(repo: Path, *args: str, **env: str) -> tuple[int, str, str]:
 
 
 def tips(repo: Path) -> tuple[str | None, ...]:
-    return tuple(rev(repo, r) for r in ("refs/mc/leases/m/hello", "refs/heads/mc/work/m/hello", "refs/mc/status"))
+    return tuple(rev(repo, r) for r in (lease_ref("m/hello"), "refs/heads/mc/work/m/hello", "refs/mc/status"))
 
 
 REPORTS = [
@@ -56,7 +57,7 @@ def test_the_holder_reports_with_its_token_and_git_keeps_only_its_hash(queued: P
     token = str(lease["leaseToken"])
     code, _, err = run(queued, "heartbeat", "m/hello", "-g", "1", "--agent", str(lease["agent"]), MC_LEASE_TOKEN=token)
     assert code == 0, err
-    stored = git(queued, "show", "refs/mc/leases/m/hello:lease.json")
+    stored = git(queued, "show", lease_ref("m/hello") + ":lease.json")
     assert token not in stored
     assert json.loads(stored)["secret_sha256"] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in git(queued, "log", "-p", "--all")
@@ -80,14 +81,14 @@ def test_renewals_replace_each_other_and_custody_stays_history(queued: Path) -> 
     for _ in range(5):
         code, _, err = run(queued, "heartbeat", "m/hello", "-g", "1", MC_LEASE_TOKEN=token)
         assert code == 0, err
-        tips.append(rev(queued, "refs/mc/leases/m/hello"))
+        tips.append(rev(queued, lease_ref("m/hello")))
     assert len(set(tips)) == 5  # each renewal moved the ref
-    chain = git(queued, "log", "--format=%s", "refs/mc/leases/m/hello").splitlines()
+    chain = git(queued, "log", "--format=%s", lease_ref("m/hello")).splitlines()
     assert chain == ["lease m/hello: renew generation 1", "lease m/hello: grant generation 1 to " + str(lease["agent"])]
     code, _, err = run(queued, "release", "m/hello", "-g", "1", MC_LEASE_TOKEN=token)
     assert code == 0, err
     states = [
         json.loads(git(queued, "show", f"{c}:lease.json"))["state"]
-        for c in git(queued, "rev-list", "refs/mc/leases/m/hello").split()
+        for c in git(queued, "rev-list", lease_ref("m/hello")).split()
     ]
     assert states == ["released", "active", "active"]  # the end is custody: it stays

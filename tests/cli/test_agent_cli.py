@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pygit2
 
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import claim, edit_task, git, mc, reconcile, status
 
 
@@ -126,7 +127,7 @@ def test_release_does_not_use_an_attempt(queued: Path) -> None:
 def test_a_generation_ahead_of_the_lease_is_refused_and_changes_nothing(queued: Path) -> None:
     token = str(claim(queued)["leaseToken"])
     repo = pygit2.Repository(str(queued))
-    before = {r: str(repo.references[r].target) for r in ("refs/mc/leases/m/hello", "refs/heads/mc/work/m/hello")}
+    before = {r: str(repo.references[r].target) for r in (lease_ref("m/hello"), "refs/heads/mc/work/m/hello")}
     for args in (
         ["heartbeat", "m/hello"],
         ["complete", "m/hello"],

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import claim, git, mc, rev
 
 
@@ -25,21 +26,21 @@ def one_line_error(result: Result, code: int, *words: str) -> None:
 @pytest.mark.parametrize("task", ["my-mission/", "m/has space", "m/..", "m/x.lock", "m/hello/", "/hello", "m/a/b"])
 @pytest.mark.parametrize("command", [["heartbeat"], ["complete"], ["checkpoint", "--message", "x"], ["release"]])
 def test_bad_task_names_are_usage_errors(queued: Path, task: str, command: list[str]) -> None:
-    tips = (rev(queued, "refs/mc/status"), rev(queued, "refs/mc/leases/m/hello"))
+    tips = (rev(queued, "refs/mc/status"), rev(queued, lease_ref("m/hello")))
     result = mc(command[0], task, *command[1:], "-g", "1", "-C", str(queued))
     one_line_error(result, 2)
-    assert (rev(queued, "refs/mc/status"), rev(queued, "refs/mc/leases/m/hello")) == tips
+    assert (rev(queued, "refs/mc/status"), rev(queued, lease_ref("m/hello"))) == tips
 
 
 @pytest.mark.parametrize("ttl", ["1e12", "inf", "1e308", "nan", "0", "-5"])
 def test_absurd_ttls_are_usage_errors(queued: Path, ttl: str) -> None:
     one_line_error(mc("claim", "--agent", "worker", "--ttl", ttl, "-C", str(queued)), 2, "--ttl")
-    assert rev(queued, "refs/mc/leases/m/hello") is None
+    assert rev(queued, lease_ref("m/hello")) is None
 
 
 def test_worktree_that_is_missing_a_file_or_not_a_checkout_is_refused(queued: Path, tmp_path: Path) -> None:
     claim(queued)
-    tips = (rev(queued, "refs/mc/leases/m/hello"), rev(queued, "refs/heads/mc/work/m/hello"))
+    tips = (rev(queued, lease_ref("m/hello")), rev(queued, "refs/heads/mc/work/m/hello"))
     plain = tmp_path / "plain"
     plain.mkdir()
     (tmp_path / "file").write_text("x")
@@ -57,7 +58,7 @@ def test_worktree_that_is_missing_a_file_or_not_a_checkout_is_refused(queued: Pa
         for args in (["checkpoint", "m/hello", "--message", "x"], ["complete", "m/hello", "--outputs", str(outputs)]):
             result = mc(*args, "-g", "1", "--worktree", str(where), "-C", str(queued))
             one_line_error(result, 2, why, "git worktree add" if "work tree" in why else "")
-    assert (rev(queued, "refs/mc/leases/m/hello"), rev(queued, "refs/heads/mc/work/m/hello")) == tips
+    assert (rev(queued, lease_ref("m/hello")), rev(queued, "refs/heads/mc/work/m/hello")) == tips
 
 
 def test_unknown_agent_and_mission_are_usage_errors_with_a_suggestion(queued: Path) -> None:
@@ -65,7 +66,7 @@ def test_unknown_agent_and_mission_are_usage_errors_with_a_suggestion(queued: Pa
     one_line_error(mc("claim", "--agent", "workr", "-C", str(queued)), 2, "did you mean 'worker'?")
     one_line_error(mc("claim", "--agent", "worker", "-m", "nosuchmission", "-C", str(queued)), 2, "unknown mission")
     one_line_error(mc("claim", "--agent", "worker", "-m", "mm", "-C", str(queued)), 2, "did you mean 'm'?")
-    assert rev(queued, "refs/mc/leases/m/hello") is None
+    assert rev(queued, lease_ref("m/hello")) is None
 
 
 def test_reports_on_unknown_or_unclaimed_tasks_say_which(queued: Path) -> None:

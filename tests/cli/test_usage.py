@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import claim, git, mc, reconcile, status, write
 
 
@@ -23,7 +24,7 @@ def test_spend_adds_up_and_reaches_the_status_and_the_result(queued: Path, tmp_p
     second = mc("usage", "m/hello", "-g", "1", "--tokens", "800", "--cost", "0.008", "-C", str(queued))
     assert second.exit_code == 0, second.output
     assert "has spent 2,000 tokens, $0.0200" in second.stdout
-    renewals = git(queued, "rev-list", "--count", "refs/mc/leases/m/hello")
+    renewals = git(queued, "rev-list", "--count", lease_ref("m/hello"))
     assert renewals.strip() == "2"  # the grant and one renewal: a report of spend replaces the previous one
     outputs = tmp_path / "out.json"
     outputs.write_text('{"answer": 42}')
@@ -39,7 +40,7 @@ def test_usage_is_refused_to_anyone_but_the_holder(queued: Path) -> None:
     wrong = mc("usage", "m/hello", "-g", "1", "--tokens", "5", "--lease-token", "guess", "-C", str(queued))
     assert wrong.exit_code == 1
     assert "lease token" in wrong.stderr
-    assert json.loads(git(queued, "show", "refs/mc/leases/m/hello:lease.json"))["spend"]["tokens"] == 0
+    assert json.loads(git(queued, "show", lease_ref("m/hello") + ":lease.json"))["spend"]["tokens"] == 0
     bad = mc("usage", "m/hello", "-g", "1", "--cost", "nan", "-C", str(queued), "-o", "json")
     assert bad.exit_code == 2
     assert json.loads(bad.stdout)["error"]["code"] == "usage"

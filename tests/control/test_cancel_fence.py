@@ -13,6 +13,7 @@ import pytest
 
 import reconciler.control.reconcile as reconcile_module
 from reconciler.control.reconcile import Reconciler
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.store import Store
 from tests.conftest import MC, env, git, mc, rev, status
 
@@ -62,7 +63,7 @@ def run_pass_with(repo: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> li
 
 def no_live_lease_and_no_replay(repo: Path, claimed: subprocess.CompletedProcess[str]) -> None:
     assert status(repo)["phase"] == "Cancelled"
-    lease = json.loads(git(repo, "show", "refs/mc/leases/m/hello:lease.json"))
+    lease = json.loads(git(repo, "show", lease_ref("m/hello") + ":lease.json"))
     assert lease["state"] != "active", lease
     if claimed.returncode == 0:  # the claim won its race: its reports are refused
         got = json.loads(claimed.stdout)
@@ -99,7 +100,7 @@ def test_a_claim_while_a_pass_sends_the_task_back_to_pending(
 ) -> None:
     [claimed] = run_pass_with(suspended, monkeypatch, where)
     st = status(suspended)
-    lease = json.loads(git(suspended, "show", "refs/mc/leases/m/hello:lease.json"))
+    lease = json.loads(git(suspended, "show", lease_ref("m/hello") + ":lease.json"))
     if claimed.returncode == 0:  # it landed before the fence: the pass saw the grant instead
         assert st["phase"] in ("Leased", "Running"), st
         assert lease["state"] == "active"

@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.control.reconcile import Reconciler
 from reconciler.gitstate.queue import QUEUE_DIR, read_queue
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.status import status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
@@ -29,7 +30,7 @@ def blob(repo: Path, data: bytes) -> str:
 def point_lease_at(make: Callable[[pygit2.Repository], str]) -> Corrupt:
     def corrupt(repo: Path) -> None:
         target = make(pygit2.Repository(str(repo)))
-        git(repo, "update-ref", "refs/mc/leases/m/victim", target)
+        git(repo, "update-ref", lease_ref("m/victim"), target)
 
     return corrupt
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from reconciler.gitstate import signing
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import as_holder, claim, git, mc, rev
 from tests.signers import chain, declare_principals, git_verifies, keys
 
@@ -106,7 +107,7 @@ def test_a_node_s_and_a_reconciler_s_keys_are_accepted_a_person_s_and_an_unknown
 ) -> None:
     repo, k = signed
     assert verify(repo) == (0, [], [])  # every custody commit signed by whom it should be
-    for ref in ("refs/mc/leases/m/hello", "refs/mc/status", "refs/heads/mc/work/m/hello"):
+    for ref in (lease_ref("m/hello"), "refs/mc/status", "refs/heads/mc/work/m/hello"):
         for commit in chain(repo, ref, stop="main"):
             assert git_verifies(repo, commit, custodians(k))
 
@@ -133,7 +134,7 @@ def test_a_node_s_and_a_reconciler_s_keys_are_accepted_a_person_s_and_an_unknown
     problems = {f["commit"]: f["problem"] for f in inconsistencies}
     person = "is signed by alice, a human principal, not by a node or reconciler"
     assert problems[checkpoints["alice"]] == f"checkpoint commit {person}"
-    assert problems[chain(repo, "refs/mc/leases/m/again")[-1]] == f"lease commit (generation 1, active) {person}"
+    assert problems[chain(repo, lease_ref("m/again"))[-1]] == f"lease commit (generation 1, active) {person}"
     assert problems[checkpoints["mallory"]].startswith("checkpoint commit is signed by a key no principal declares")
     assert checkpoints["n2"] not in problems  # a node's ECDSA key
     assert problems[by_node] == "status commit is signed by node n1: only a reconciler writes these"

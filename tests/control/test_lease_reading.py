@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.control.reconcile import RACY_NS, Reconciler
+from reconciler.control.reconcile import Reconciler
 from reconciler.gitstate.leases import advance, read_lease
+from reconciler.gitstate.ref_tips import RACY_NS
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.leases import Lease, LeaseState
 from tests.conftest import git
@@ -53,4 +55,25 @@ def test_packing_refs_is_seen(repo: Path) -> None:
     time.sleep(QUIET)
     grant(store, "m/a", 2)
     time.sleep(QUIET)
+    assert rec.read_leases()["m/a"].generation == 2
+
+
+def test_lease_refs_of_the_layout_before_sharding_are_moved(repo: Path) -> None:
+    """A lease chain at `refs/mc/leases/<mission>/<task>` is read, then moved, tip unchanged,
+    to its sharded name in one transaction; holders then find it where they look."""
+    store = Store(pygit2.Repository(str(repo)))
+    grant(store, "m/a", 1)
+    grant(store, "ab/c", 1)  # a mission named like a shard directory
+    for key in ("m/a", "ab/c"):
+        tip = git(repo, "rev-parse", lease_ref(key)).strip()
+        git(repo, "update-ref", "-d", lease_ref(key))
+        git(repo, "update-ref", f"refs/mc/leases/{key}", tip)
+    git(repo, "pack-refs", "--all")  # one of them packed, as gc leaves them
+    tips = {key: git(repo, "rev-parse", f"refs/mc/leases/{key}").strip() for key in ("m/a", "ab/c")}
+    rec = Reconciler(store)
+    leases = rec.read_leases()
+    assert {k: lease.generation for k, lease in leases.items()} == {"m/a": 1, "ab/c": 1}
+    listed = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/mc/leases/").splitlines()
+    assert sorted(listed) == sorted(f"{lease_ref(k)} {tip}" for k, tip in tips.items())
+    grant(store, "m/a", 2)  # a holder's next write lands on the sharded name
     assert rec.read_leases()["m/a"].generation == 2

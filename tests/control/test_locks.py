@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import TASK, claim, git, write
 from tests.running import Running, phase, wait_for
 
@@ -22,7 +23,7 @@ def test_a_locked_lease_ref_holds_only_its_task(repo: Path) -> None:
         assert wait_for(lambda: phase(repo, "m/hello") == "Queued")
         claim(repo, "--ttl", "2")
         assert wait_for(lambda: phase(repo, "m/hello") == "Leased")
-        lock = repo / ".git/refs/mc/leases/m/hello.lock"
+        lock = repo / ".git" / (lease_ref("m/hello") + ".lock")
         lock.write_text("")  # as a git killed mid-update leaves it: fresh, so it may be live
         started = time.monotonic()
         declare(repo, "fresh")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.gitstate.refs import lease_ref
 from tests.conftest import MC, TASK, git, write
 from tests.running import phase, wait_for
 
@@ -102,5 +103,5 @@ def test_lease_expiry_is_noticed_without_any_commit(repo: Path, service: Callabl
     assert wait_for(lambda: phase(repo, "m/hello") == "Queued", timeout=5)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)
-    lease_log = git(repo, "log", "--format=%s", "refs/mc/leases/m/hello")
+    lease_log = git(repo, "log", "--format=%s", lease_ref("m/hello"))
     assert "expired generation 1" in lease_log

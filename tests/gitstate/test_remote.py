@@ -21,6 +21,7 @@ import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
 from reconciler.gitstate.queue import read_queue
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.status import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
@@ -56,7 +57,7 @@ def show_json(repo: Path, spec: str) -> Any:
 
 
 def lease_chain(repo: Path, key: str) -> list[dict[str, Any]]:
-    commits = git(repo, "rev-list", "--reverse", f"refs/mc/leases/{key}").split()
+    commits = git(repo, "rev-list", "--reverse", lease_ref(key)).split()
     return [show_json(repo, f"{c}:lease.json") for c in commits]
 
 
@@ -144,7 +145,7 @@ def test_claims_through_a_shared_remote_have_one_winner(site: Site) -> None:
         assert (lease["task"], lease["generation"]) == (f"m/{name}", 1)
         chain = lease_chain(site.bare, f"m/{name}")
         assert [(c["generation"], c["state"]) for c in chain] == [(1, "active")]
-        assert rev(site.bare, f"refs/mc/leases/m/{name}") == lease["leaseCommit"]
+        assert rev(site.bare, lease_ref(f"m/{name}")) == lease["leaseCommit"]
         assert rev(site.bare, f"refs/heads/mc/work/m/{name}") == lease["workCommit"]
         previous = name
     elapsed, used = time.perf_counter() - started, children_cpu() - cpu
@@ -215,7 +216,7 @@ def test_checkpoint_through_a_remote_is_fenced_at_the_server(pair: Site, tmp_pat
     remember_claim(successor.read_text())
     assert second["generation"] == 2
     refused(late, "stale generation")
-    assert rev(pair.bare, "refs/mc/leases/m/hello") == second["leaseCommit"]
+    assert rev(pair.bare, lease_ref("m/hello")) == second["leaseCommit"]
     assert rev(pair.bare, "refs/heads/mc/work/m/hello") == second["workCommit"] == first["workCommit"]
 
     hook.unlink()
@@ -293,7 +294,7 @@ def test_service_through_a_remote_queues_pushed_tasks_and_expires_leases(site: S
         key = json.loads(claimed.stdout)["task"]
         assert until(lambda: phase(key) == "Leased")
         # nobody heartbeats: the service, on its own timer, expires the lease on the server
-        assert until(lambda: "expired" in git(site.bare, "log", "--format=%s", f"refs/mc/leases/{key}"))
+        assert until(lambda: "expired" in git(site.bare, "log", "--format=%s", lease_ref(key)))
     finally:
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=20) == 0

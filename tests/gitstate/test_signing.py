@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.gitstate import signing, sshsig
 from reconciler.gitstate.commits import write_commit
+from reconciler.gitstate.refs import lease_ref
 from reconciler.vocabulary.errors import UsageError
 from tests.conftest import MC, claim, env, git, mc, rev
 from tests.governance.conftest import keypair
@@ -33,7 +34,7 @@ def _unsigned() -> Iterator[None]:
 
 def test_nothing_is_signed_when_no_signer_is_configured(queued: Path) -> None:
     claim(queued)
-    for commit in chain(queued, "refs/mc/leases/m/hello") + chain(queued, "refs/mc/status"):
+    for commit in chain(queued, lease_ref("m/hello")) + chain(queued, "refs/mc/status"):
         signature, _ = pygit2.Repository(str(queued))[commit].peel(pygit2.Commit).gpg_signature
         assert not signature
 
@@ -53,7 +54,7 @@ def test_every_custody_commit_is_signed_with_the_configured_key_and_git_verify_c
     assert mc("reconcile", "--signing-key", str(reconciler), "-C", str(queued)).exit_code == 0
 
     work = chain(queued, "refs/heads/mc/work/m/hello", stop="main")
-    leases = chain(queued, "refs/mc/leases/m/hello")
+    leases = chain(queued, lease_ref("m/hello"))
     holdings = chain(
         queued,
         "refs/mc/agents/" + git(queued, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/mc/agents").strip(),

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.gitstate.refs import STATUS_REF
-from reconciler.gitstate.status import StatusView, read_status, shard, status_commit, status_path, status_update
+from reconciler.gitstate.status import StatusView, read_status, status_commit, status_path, status_update
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
-from reconciler.vocabulary.keys import TaskKey
+from reconciler.vocabulary.keys import TaskKey, shard
 from reconciler.vocabulary.phases import Phase
 from reconciler.vocabulary.status import TaskStatus
 

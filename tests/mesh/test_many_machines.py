@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.status import status_path
 from tests.conftest import EXAMPLES, MC, env, git
 from tests.gitserver import GitDaemon
@@ -85,7 +86,7 @@ def at_the_gate(observer: Path) -> bool:
 def lease_at(clone: Path, task: str) -> dict[str, object] | None:
     git(clone, "fetch", "-q", "origin", "+refs/mc/*:refs/mc/*")
     try:
-        data: dict[str, object] = json.loads(git(clone, "show", f"refs/mc/leases/loan-approval/{task}:lease.json"))
+        data: dict[str, object] = json.loads(git(clone, "show", lease_ref(f"loan-approval/{task}") + ":lease.json"))
     except AssertionError:
         return None
     return data
@@ -113,11 +114,11 @@ def test_a_reconciler_and_two_nodes_through_a_git_daemon_run_the_chain_once(tmp_
     for task in (*CHAIN, "draft-offer"):
         grants = [
             s
-            for s in git(observer, "log", "--format=%s", f"refs/mc/leases/loan-approval/{task}").splitlines()
+            for s in git(observer, "log", "--format=%s", lease_ref(f"loan-approval/{task}")).splitlines()
             if "grant" in s
         ]
         assert len(grants) == 1, (task, grants)  # each step ran exactly once
-        lease = json.loads(git(observer, "show", f"refs/mc/leases/loan-approval/{task}:lease.json"))
+        lease = json.loads(git(observer, "show", lease_ref(f"loan-approval/{task}") + ":lease.json"))
         assert lease["generation"] == 1
         ran_on.add(lease["node"])
     assert ran_on <= {"n1", "n2"}
@@ -152,7 +153,7 @@ def test_a_node_killed_mid_task_loses_it_to_the_other_node(tmp_path: Path, serve
     lease = lease_at(observer, "parse-documents")
     assert lease is not None
     assert (lease["generation"], lease["node"], lease["state"]) == (2, ({"n1", "n2"} - {victim}).pop(), "completed")
-    history = git(observer, "log", "--format=%s", "refs/mc/leases/loan-approval/parse-documents").splitlines()
+    history = git(observer, "log", "--format=%s", lease_ref("loan-approval/parse-documents")).splitlines()
     assert any("expired generation 1" in line for line in history), (
         history
     )  # the dead node's generation was ended first

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.status import status_path
 from tests.conftest import MC, env, git, mc, write
 from tests.running import Running, phase, wait_for
@@ -266,7 +267,7 @@ def test_sigterm_stops_agents_releases_leases_and_leaves_nothing(cluster: tuple[
     assert wait_for(lambda: bool(processes_with(marker)), timeout=20)
     assert node.stop() == 0
     assert not processes_with(marker)
-    lease = json.loads(git(repo, "show", "refs/mc/leases/m/long:lease.json"))
+    lease = json.loads(git(repo, "show", lease_ref("m/long") + ":lease.json"))
     assert (lease["state"], lease["node"]) == ("released", "n1")
     assert len(git(repo, "worktree", "list").splitlines()) == 1
     assert wait_for(lambda: phase(repo, "m/long") == "Queued")  # given back, to run elsewhere
@@ -281,10 +282,10 @@ def test_one_node_heartbeat_renews_every_lease_and_a_lapsed_node_loses_them(clus
     second: MeshNode | None = None
     try:
         assert wait_for(lambda: all(phase(repo, f"m/{n}") == "Running" for n in names), timeout=20)
-        leases = [git(repo, "rev-parse", f"refs/mc/leases/m/{n}") for n in names]
+        leases = [git(repo, "rev-parse", lease_ref(f"m/{n}")) for n in names]
         node_tip = git(repo, "rev-parse", "refs/mc/nodes/n1")
         time.sleep(4)  # twice a lease's own TTL: only the node's heartbeat keeps them alive
-        assert [git(repo, "rev-parse", f"refs/mc/leases/m/{n}") for n in names] == leases  # not one write each
+        assert [git(repo, "rev-parse", lease_ref(f"m/{n}")) for n in names] == leases  # not one write each
         assert git(repo, "rev-parse", "refs/mc/nodes/n1") != node_tip  # one heartbeat for all
         assert all(phase(repo, f"m/{n}") == "Running" for n in names)
         assert int(git(repo, "rev-list", "--count", "refs/mc/nodes/n1")) == 2  # heartbeats replace each other
@@ -295,12 +296,12 @@ def test_one_node_heartbeat_renews_every_lease_and_a_lapsed_node_loses_them(clus
         second = MeshNode(repo, secrets, "--node", "n2")
         assert wait_for(
             lambda: all(
-                json.loads(git(repo, "show", f"refs/mc/leases/m/{n}:lease.json"))["node"] == "n2" for n in names
+                json.loads(git(repo, "show", lease_ref(f"m/{n}") + ":lease.json"))["node"] == "n2" for n in names
             ),
             timeout=30,
         ), second.log_path.read_text()
         for n in names:
-            lease = json.loads(git(repo, "show", f"refs/mc/leases/m/{n}:lease.json"))
+            lease = json.loads(git(repo, "show", lease_ref(f"m/{n}") + ":lease.json"))
             assert lease["generation"] == 2
     finally:
         first.stop()
@@ -327,7 +328,7 @@ def test_a_node_killed_and_started_again_cleans_up_what_it_left(cluster: tuple[P
         assert wait_for(lambda: bool(again.events("adopted")), timeout=10)
         # its lease was vouched by the dead incarnation: it expires, and the task runs again (once)
         assert wait_for(
-            lambda: json.loads(git(repo, "show", "refs/mc/leases/m/long:lease.json"))["generation"] == 2, timeout=30
+            lambda: json.loads(git(repo, "show", lease_ref("m/long") + ":lease.json"))["generation"] == 2, timeout=30
         )
         assert len(processes_with(marker)) <= 1  # one attempt runs, never two
         worktrees = git(repo, "worktree", "list").splitlines()

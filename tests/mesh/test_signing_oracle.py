@@ -18,6 +18,7 @@ from mesh.runner import Launch, agent_environment
 from mesh.signing import SigningOracle, refusal
 from reconciler.gitstate import signing, sshsig
 from reconciler.gitstate.commits import signature
+from reconciler.gitstate.refs import lease_ref
 from reconciler.gitstate.status import status_path
 from reconciler.manifests.model import Agent, Meta, Permissions, Task
 from reconciler.vocabulary.keys import TaskKey
@@ -224,7 +225,7 @@ def test_a_signing_node_and_reconciler_leave_a_record_every_check_accepts(repo: 
     work = chain(repo, "refs/heads/mc/work/m/letter", stop="main")
     messages = [git(repo, "log", "-1", "--format=%B", c) for c in work]
     assert sum("MC-Kind: checkpoint" in m for m in messages) == 1  # the agent's own, through the oracle
-    leases, effects = chain(repo, "refs/mc/leases/m/letter"), chain(repo, "refs/mc/effects/m/letter")
+    leases, effects = chain(repo, lease_ref("m/letter")), chain(repo, "refs/mc/effects/m/letter")
     assert effects  # the agent's own, through the oracle
     for commit in work + leases + effects:
         assert git_verifies(repo, commit, node_key), commit
