@@ -62,7 +62,7 @@ def _semantic_findings(mf: ManifestFile, data: dict[str, Any]) -> list[Finding]:
     kind, found = mf.location.kind, []
     mission = mf.location.mission
     if mission is not None and not DNS_LABEL.match(mission):
-        # a mission's name becomes part of ref names (refs/mc/leases/<mission>/<task>)
+        # a mission's name becomes part of ref names (refs/mc/leases/<xx>/<mission>_<task>)
         found.append(
             Finding(mf.path, 1, 1, "", f"mission directory {mission!r} is not a DNS label: {DNS_RULE}", "layout")
         )
