@@ -6,7 +6,8 @@ did. From them it works out every task whose decision could differ from the last
 
 - the changed tasks, every task of a changed mission, the tasks whose hold, validity or gate
   changed, the tasks of the last plan (written or not), and the tasks whose wake-up time has
-  come (a lease expiry, a backoff), or all those with a wake-up time when the nodes changed;
+  come (a lease expiry, a backoff; a heap), and those whose lease a node vouches for when that
+  node's record changed;
 - then, transitively, the tasks that need any of those (`needs` is read both ways);
 - every Pending task that declares paths, if any task that declares paths is among them
   (admission into path scopes goes by priority over all of them);
@@ -24,6 +25,7 @@ plan `decide` gives, on random histories.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -33,7 +35,7 @@ from reconciler.manifests.graph import cycle_members
 from reconciler.manifests.model import Task
 from reconciler.vocabulary.conditions import Reason
 from reconciler.vocabulary.keys import TaskKey
-from reconciler.vocabulary.leases import Lease
+from reconciler.vocabulary.leases import Lease, LeaseState
 from reconciler.vocabulary.nodes import NodeRecord
 from reconciler.vocabulary.phases import Phase
 from reconciler.vocabulary.status import TaskStatus
@@ -57,6 +59,9 @@ class _Derived:
     scoped: set[str] = field(default_factory=set)
     cycles: dict[str, dict[str, str]] = field(default_factory=dict)  # mission -> task key -> cycle
     wakes: dict[str, float] = field(default_factory=dict)
+    wake_heap: list[tuple[float, str]] = field(default_factory=list)  # (time, task); stale entries skipped
+    vouched_by: dict[str, str] = field(default_factory=dict)  # task -> the node vouching for its lease
+    by_node: dict[str, set[str]] = field(default_factory=dict)  # node -> the tasks whose lease it vouches for
     inconsistent: dict[str, tuple[Reason, str]] = field(default_factory=dict)
     held: dict[str, tuple[Reason, str]] = field(default_factory=dict)
     invalid: frozenset[str] = frozenset()
@@ -81,6 +86,50 @@ class _Derived:
             self.needed_by.setdefault(TaskKey.of(mission, need), set()).add(key)
         if task.paths:
             self.scoped.add(key)
+
+    def set_wakes(self, keys: Iterable[str], wakes: Mapping[str, float]) -> None:
+        """The decided `keys`' wake-up times become `wakes`'s."""
+        for key in keys:
+            self.wakes.pop(key, None)
+        self.wakes.update(wakes)
+        if len(self.wake_heap) > 2 * len(self.wakes) + 64:  # mostly stale: build it again
+            self.wake_heap = [(at, key) for key, at in self.wakes.items()]
+            heapq.heapify(self.wake_heap)
+        else:
+            for key, at in wakes.items():
+                heapq.heappush(self.wake_heap, (at, key))
+
+    def due(self, now: float) -> set[str]:
+        """The tasks whose wake-up time has come (taken off the heap: they are decided now)."""
+        out: set[str] = set()
+        heap = self.wake_heap
+        while heap and heap[0][0] <= now:
+            at, key = heapq.heappop(heap)
+            if self.wakes.get(key) == at:
+                out.add(key)
+        return out
+
+    def next_wake(self) -> float | None:
+        heap = self.wake_heap
+        while heap and self.wakes.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def vouch(self, keys: Iterable[str], leases: Mapping[str, Lease]) -> None:
+        """Note which node vouches for each decided task's lease (a node's records change only
+        the expiry of the leases it vouches for, `vocabulary.nodes.lease_expiry`)."""
+        for key in keys:
+            lease = leases.get(key)
+            node = lease.node if lease is not None and lease.vouched and lease.state is LeaseState.ACTIVE else None
+            old = self.vouched_by.get(key)
+            if old == node:
+                continue
+            if old is not None:
+                self.by_node[old].discard(key)
+                del self.vouched_by[key]
+            if node is not None:
+                self.vouched_by[key] = node
+                self.by_node.setdefault(node, set()).add(key)
 
     def all_cycles(self) -> dict[str, str]:
         return {k: c for cycles in self.cycles.values() for k, c in cycles.items()}
@@ -121,6 +170,31 @@ class IncrementalDecider:
     ) -> Plan:
         held, nodes = dict(held or {}), dict(nodes or {})
         approved, run_approved = dict(approved or {}), dict(run_approved or {})
+        try:
+            plan, d = self._decide(
+                desired, specs, statuses, leases, now, invalid, held, nodes, approved, run_approved, changes
+            )
+        except BaseException:
+            self._derived = None  # due wake-ups may be off the heap already: decide everything next time
+            raise
+        d.held, d.invalid, d.nodes, d.approved, d.run_approved = held, invalid, nodes, approved, run_approved
+        d.last_plan = frozenset(plan.statuses) | {c.key for c in plan.lease_actions}
+        return plan
+
+    def _decide(
+        self,
+        desired: DesiredState,
+        specs: Mapping[str, str],
+        statuses: Mapping[str, TaskStatus],
+        leases: Mapping[str, Lease],
+        now: float,
+        invalid: frozenset[str],
+        held: dict[str, tuple[Reason, str]],
+        nodes: dict[str, NodeRecord],
+        approved: dict[str, str],
+        run_approved: dict[str, str],
+        changes: Changes | None,
+    ) -> tuple[Plan, _Derived]:
         d = self._derived
         if d is None or changes is None:
             d = self._derived = _Derived()
@@ -141,14 +215,12 @@ class IncrementalDecider:
         decider = Decider(desired, specs, statuses, leases, now, invalid, held, nodes, approved, run_approved, scope)
         plan = decider.run()
         for key in keys:
-            d.wakes.pop(key, None)
             d.inconsistent.pop(key, None)
-        d.wakes.update(decider.wakes)
+        d.set_wakes(keys, decider.wakes)
+        d.vouch(keys, leases)
         d.inconsistent.update(decider.inconsistent_found)
-        plan.wake_at = min(d.wakes.values(), default=None)
-        d.held, d.invalid, d.nodes, d.approved, d.run_approved = held, invalid, nodes, approved, run_approved
-        d.last_plan = frozenset(plan.statuses) | {c.key for c in plan.lease_actions}
-        return plan
+        plan.wake_at = d.next_wake()
+        return plan, d
 
     def _affected(
         self,
@@ -180,9 +252,9 @@ class IncrementalDecider:
                 keys |= d.recycle(desired, k.mission)
         keys |= _differ(held, d.held) | (invalid ^ d.invalid)
         keys |= _differ(approved, d.approved) | _differ(run_approved, d.run_approved)
-        if nodes != d.nodes:
-            keys |= set(d.wakes)
-        keys |= {k for k, at in d.wakes.items() if at <= now}
+        for node in _differ(nodes, d.nodes):
+            keys |= d.by_node.get(node, set())
+        keys |= d.due(now)
         keys = _dependents(d, keys)
         if unscoped or keys & d.scoped:  # admission into path scopes goes by priority over all of them
             pending = {k for k in d.scoped if (st := statuses.get(k)) is not None and st.phase == Phase.PENDING}

@@ -27,6 +27,7 @@ from reconciler.manifests.model import (
 )
 from reconciler.vocabulary.conditions import ConditionType, Reason
 from reconciler.vocabulary.leases import Lease, LeaseState
+from reconciler.vocabulary.nodes import NodeEvent, NodeRecord
 from reconciler.vocabulary.phases import Phase, check_transition
 from reconciler.vocabulary.status import TaskStatus
 
@@ -102,6 +103,7 @@ class World:
     last_pass: tuple[dict[str, TaskStatus], dict[str, Lease], float, frozenset[str]] | None = None
     held: dict[str, tuple[Reason, str]] = field(default_factory=dict)
     approved: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)  # mesh nodes, vouching for leases
     incremental: IncrementalDecider = field(default_factory=IncrementalDecider)
     seen_inputs: tuple[dict[str, Any], ...] | None = None
 
@@ -178,6 +180,7 @@ class World:
             "invalid": self.invalid,
             "held": self.held,
             "approved": self.approved,
+            "nodes": dict(self.nodes),
         }
 
     def _changes(self) -> Changes | None:
@@ -207,13 +210,30 @@ class World:
         tip = self.leases.get(key(name))
         return tip is None or (tip.generation <= st.generation and not tip.live(self.now))
 
-    def claim(self, name: str, agent: str = "w-1", ttl: float = TTL) -> Lease:
+    def node_event(self, node: str, event: NodeEvent, ttl: float = TTL) -> None:
+        """A mesh node registers, heartbeats or stops: a vouched lease lives as long as its
+        node's heartbeat (`vocabulary.nodes.lease_expiry`)."""
+        old = self.nodes.get(node)
+        started = self.now if old is None or event is NodeEvent.REGISTER else old.started_at
+        self.nodes[node] = NodeRecord(node, event, {}, 4, [], "test", started, self.now, ttl)
+
+    def claim(self, name: str, agent: str = "w-1", ttl: float = TTL, node: str | None = None) -> Lease:
+        """Claim `name`; on `node` (which must have registered), a lease that node vouches for."""
         assert self.claimable(name), f"{name} is not claimable"
         st = self.statuses[key(name)]
         tip = self.leases.get(key(name))
         generation = max(st.generation, tip.generation if tip else 0) + 1
         lease = Lease(
-            key(name), generation, agent, "node-1", LeaseState.ACTIVE, self.now, self.now, self.now + ttl, ttl
+            key(name),
+            generation,
+            agent,
+            node or "node-1",
+            LeaseState.ACTIVE,
+            self.now,
+            self.now,
+            self.now + ttl,
+            ttl,
+            vouched=node is not None,
         )
         self.chains.setdefault(key(name), []).append(lease)
         return lease

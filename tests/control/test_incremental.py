@@ -3,7 +3,8 @@
 `World.reconcile` (tests/control/decide_world.py) runs both at every pass of every decide test
 and compares them. This machine adds what those tests leave alone: dependencies rewired (cycles
 included), paths changed, the mission suspended or capped, manifests turning invalid, observed
-state held, and publish gates opening.
+state held, publish gates opening, and mesh nodes vouching for leases, heartbeating, stopping
+and restarting.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hypothesis.stateful import precondition, rule
 from reconciler.control.decide import Plan, decide
 from reconciler.control.incremental import Changes, IncrementalDecider
 from reconciler.vocabulary.conditions import Reason
+from reconciler.vocabulary.nodes import NodeEvent
 from reconciler.vocabulary.phases import Phase
 from reconciler.vocabulary.spend import SpendLimit
 from reconciler.vocabulary.status import TaskStatus
@@ -24,6 +26,7 @@ from tests.control.decide_world import M, World, key, same_plan, task
 from tests.control.test_decide_machine import NAMES, DecideMachine
 
 PATHS = (("src/**",), ("src/d/*.py",), ("docs/**",), ())
+NODES = ("n1", "n2")
 
 
 class IncrementalMachine(DecideMachine):
@@ -39,6 +42,20 @@ class IncrementalMachine(DecideMachine):
     def repath(self, index: int, paths: tuple[str, ...], then: bool) -> None:
         name = self.pick(list(self.world.tasks), index)
         self.world.put(replace(self.world.tasks[name], paths=paths))
+        self.then_pass(then)
+
+    @rule(node=st.sampled_from(NODES), event=st.sampled_from(list(NodeEvent)), then=st.booleans())
+    def node_event(self, node: str, event: NodeEvent, then: bool) -> None:
+        """A mesh node registers (again: a restart), heartbeats or stops."""
+        self.world.node_event(node, event)
+        self.then_pass(then)
+
+    @precondition(lambda self: any(self.world.claimable(n) for n in NAMES) and self.world.nodes)
+    @rule(index=st.integers(0, 9), node=st.sampled_from(NODES), then=st.booleans())
+    def claim_on_node(self, index: int, node: str, then: bool) -> None:
+        """A claim by an agent a node runs: the node's heartbeat vouches for the lease."""
+        if node in self.world.nodes:
+            self.world.claim(self.pick([n for n in NAMES if self.world.claimable(n)], index), "w-1", node=node)
         self.then_pass(then)
 
     @rule(suspend=st.booleans(), cap=st.booleans(), then=st.booleans())
@@ -124,3 +141,23 @@ def test_with_no_change_a_pass_looks_at_nothing() -> None:
     plan = inc.decide(**world.inputs(), changes=Changes())
     assert plan.statuses == {}
     assert plan.transitions == []
+
+
+def test_a_node_record_changes_the_expiry_of_the_leases_it_vouches_for() -> None:
+    """A node's heartbeat extends its leases; its stop ends that: both seen without the lease
+    chains moving (World.reconcile compares with the full decision at each pass)."""
+    world = World.of(task("a"), task("b"))
+    world.node_event("n1", NodeEvent.REGISTER)
+    world.reconcile()
+    world.claim("a", node="n1")
+    world.claim("b")  # not vouched: the node changes nothing for it
+    world.reconcile()
+    world.tick(20)
+    world.node_event("n1", NodeEvent.HEARTBEAT)
+    world.reconcile()
+    world.tick(20)  # past the lease's own expiry, within the node's heartbeat
+    world.reconcile()
+    assert world.phase("a") != Phase.QUEUED
+    world.node_event("n1", NodeEvent.STOP)
+    world.reconcile()
+    assert world.phase("a") == Phase.QUEUED  # expired: the stopped node vouches no more
