@@ -35,6 +35,7 @@ from reconciler.governance.gate import Gate
 from reconciler.manifests.desired import DesiredState, index, named_for_file, reindex, stem
 from reconciler.manifests.disk_cache import ManifestCache, cache_dir
 from reconciler.manifests.loader import GitSource, Snapshot, changed_paths, load, load_changed
+from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.vocabulary.conditions import Reason
 from reconciler.vocabulary.errors import Conflict, CorruptState, RefLocked
 from reconciler.vocabulary.keys import TaskKey
@@ -138,11 +139,11 @@ class Reconciler:
             self._index_all()
         elif before.tree_id != str(tree.id):  # a commit: read and index what it changed
             changed = changed_paths(self.store.repo, before.tree_id or "", tree)
-            after = load_changed(GitSource(self.store.repo, tree), before, changed)
-            if after is not None and self._reindex(before, after, changed):
-                self.snapshot = after
-            else:
-                self.snapshot = after or load(GitSource(self.store.repo, tree), previous=before)
+            replaced = load_changed(GitSource(self.store.repo, tree), before, changed)  # in place
+            if replaced is None:
+                self.snapshot = load(GitSource(self.store.repo, tree), previous=before)
+                self._index_all()
+            elif not self._reindex(replaced, before):
                 self._index_all()
         assert self._indexed is not None
         assert self._pending is not None
@@ -152,24 +153,39 @@ class Reconciler:
         return self.desired
 
     def _index_all(self) -> None:
-        """Index every manifest of the snapshot (a start, or a change `_reindex` cannot apply)."""
+        """Index every manifest of the snapshot (a start, or a change `_reindex` cannot apply).
+        Which specs moved is found by comparing them all: the spec tables are updated in place
+        between full indexes, so no one may compare an old table with a new one."""
         assert self.snapshot is not None
         files = list(self.snapshot.manifests())
+        old = self._pending[0] if self._pending is not None else None
         self._indexed = index(files)
         self._pending = (_specs(self.snapshot), _invalid_tasks(self.snapshot))
         self._misnamed = sum(1 for mf in files if mf.location.kind == Kind.TASK and not named_for_file(mf))
-        self._specs_moved = (None, None)
+        if old is None:
+            self._specs_moved = (None, None)
+        else:
+            self._moved({k for k, _ in old.items() ^ self._pending[0].items()})
 
-    def _reindex(self, before: Snapshot, after: Snapshot, changed: set[str]) -> bool:
-        """Apply a few changed task files to the indexed state, its specs and invalid tasks;
-        False (nothing applied) when they cannot be applied alone."""
+    def _moved(self, keys: set[str]) -> None:
+        """Note tasks whose manifest changed, for the next decision and the next queue written."""
+        for_decider, for_queue = self._specs_moved
+        self._specs_moved = (
+            None if for_decider is None else for_decider | keys,
+            None if for_queue is None else for_queue | keys,
+        )
+
+    def _reindex(self, replaced: dict[str, ManifestFile | None], after: Snapshot) -> bool:
+        """Apply a few changed task files (`replaced`: path -> the file before) to the indexed
+        state, its specs and invalid tasks, in place; False (nothing applied) when they cannot
+        be applied alone."""
         if self._indexed is None or self._pending is None or self._misnamed:
             return False
-        pairs = [(before.files.get(p), after.files.get(p)) for p in sorted(changed)]
+        pairs = [(replaced[p], after.files.get(p)) for p in sorted(replaced)]
         state = reindex(self._indexed, pairs)
         if state is None:
             return False
-        specs, invalid = dict(self._pending[0]), set(self._pending[1])
+        specs, invalid = self._pending[0], set(self._pending[1])
         for old, new in pairs:
             for mf in (old, new):
                 if mf is not None:
@@ -181,14 +197,7 @@ class Reconciler:
             elif new is not None:
                 invalid.add(TaskKey.of(new.location.mission or "", new.declared_name()))
         self._indexed, self._pending = state, (specs, frozenset(invalid))
-        moved = {
-            TaskKey.of(mf.location.mission or "", stem(mf.path)) for pair in pairs for mf in pair if mf is not None
-        }
-        for_decider, for_queue = self._specs_moved
-        self._specs_moved = (
-            None if for_decider is None else for_decider | moved,
-            None if for_queue is None else for_queue | moved,
-        )
+        self._moved({TaskKey.of(mf.location.mission or "", stem(mf.path)) for pair in pairs for mf in pair if mf})
         return True
 
     def read_leases(self) -> dict[str, Lease]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import Agent, Kluster, Manifest, Mission, Policy, Principals, Task
@@ -84,29 +84,33 @@ def reindex(
 ) -> DesiredState | None:
     """`state` with changed task files (before, after) applied, as `index` would index them all.
 
-    None unless every file is a task file named for its file: another name could tie with a
-    task of another file, which only a full `index` (first by path) settles. The caller must
-    also know that no other task file is named otherwise (`named_for_file`)."""
-    missions = dict(state.missions)
-    copied: set[str] = set()
+    The missions' task tables are changed in place (a commit costs what it changed, not a copy
+    of every task; the caller holds the only index); the DesiredState and its missions table
+    are new, so whoever compares states by identity sees the change.
+
+    None, with nothing changed, unless every file is a task file named for its file: another
+    name could tie with a task of another file, which only a full `index` (first by path)
+    settles. The caller must also know that no other task file is named otherwise
+    (`named_for_file`)."""
+    changes = list(changes)
     for before, after in changes:
         files = [mf for mf in (before, after) if mf is not None]
         if not files or not all(named_for_file(mf) for mf in files):
             return None
-        mission = files[0].location.mission or ""
+    missions = dict(state.missions)
+    for before, after in changes:
+        mission = next(mf for mf in (before, after) if mf is not None).location.mission or ""
         old = before.obj if before is not None else None
         new = after.obj if after is not None else None
-        if mission not in copied and (mission in missions or new is not None):
-            ms = missions.get(mission) or MissionState(mission)
-            missions[mission] = replace(ms, tasks=dict(ms.tasks))
-            copied.add(mission)
-        if mission not in missions:
+        if mission not in missions and isinstance(new, Task):
+            missions[mission] = MissionState(mission)
+        ms = missions.get(mission)
+        if ms is None:
             continue
         if old is not None:
-            missions[mission].tasks.pop(old.name, None)
+            ms.tasks.pop(old.name, None)
         if isinstance(new, Task):
-            missions[mission].tasks[new.name] = new
-        ms = missions[mission]
+            ms.tasks[new.name] = new
         if ms.mission is None and not (ms.klusters or ms.agents or ms.policies or ms.tasks):
             del missions[mission]  # as `index` would have it: nothing declares it any more
     return DesiredState(state.principals, missions)

@@ -230,11 +230,17 @@ def load(source: Source, previous: Snapshot | None = None, cache: Cache | None =
             gc.enable()
 
 
-def load_changed(source: GitSource, previous: Snapshot, changed: Collection[str]) -> Snapshot | None:
-    """The snapshot of `source`, from `previous` and the paths that changed between their trees
-    (`changed_paths`): only those files are read. None when a change is not a manifest file in
-    a kind directory `previous` read (a new directory, a subdirectory, a mission file...):
-    then `load` must walk the tree.
+def load_changed(
+    source: GitSource, previous: Snapshot, changed: Collection[str]
+) -> dict[str, ManifestFile | None] | None:
+    """Bring `previous` to `source`, given the paths that changed between their trees
+    (`changed_paths`), reading only those files: in place, so a commit costs what it changed,
+    not a copy of every file's entry (the caller holds the only reference). The files it
+    replaced, by path (None: a new one).
+
+    None, with `previous` untouched, when a change is not a manifest file in a kind directory
+    `previous` read (a new directory, a subdirectory, a mission file...): then `load` must walk
+    the tree.
     """
     by_dir: dict[str, list[str]] = {}
     for path in changed:
@@ -242,28 +248,40 @@ def load_changed(source: GitSource, previous: Snapshot, changed: Collection[str]
         if directory not in previous.dirs or classify(path) is None:
             return None
         by_dir.setdefault(directory, []).append(path)
-    walk = _Walk(source, previous, None)
-    snap = walk.snap = Snapshot(source.tree_id, dict(previous.files), list(previous.stray), dict(previous.dirs))
-    for directory, paths in by_dir.items():
+    planned: list[tuple[str, pygit2.Tree, list[tuple[str, pygit2.Blob | None]]]] = []
+    for directory, paths in by_dir.items():  # every lookup before the first change
         tree = source.subtree(directory)
         if tree is None:
             return None
-        members = list(previous.dirs[directory][1])
+        blobs: list[tuple[str, pygit2.Blob | None]] = []
         for path in paths:
             try:
                 obj = source.tree[path]
             except KeyError:
-                snap.files.pop(path, None)
-                members.remove(path)
+                blobs.append((path, None))
                 continue
             if not isinstance(obj, pygit2.Blob) or obj.filemode == pygit2.enums.FileMode.LINK:
                 return None
-            if path not in previous.files:
+            blobs.append((path, obj))
+        planned.append((directory, tree, blobs))
+    snap = previous
+    replaced = {path: snap.files.get(path) for path in changed}
+    snap.tree_id, snap.parsed, snap.cached = source.tree_id, 0, 0
+    walk = _Walk(source, None, None)
+    walk.snap = snap
+    for directory, tree, blobs in planned:
+        members = snap.dirs[directory][1]
+        for path, blob in blobs:
+            if blob is None:
+                if snap.files.pop(path, None) is not None:
+                    members.remove(path)
+                continue
+            if replaced[path] is None:
                 bisect.insort(members, path)
-            walk.file(path, Entry(path.rpartition("/")[2], False, str(obj.id)))
+            walk.file(path, Entry(path.rpartition("/")[2], False, str(blob.id)))
         snap.dirs[directory] = (str(tree.id), members)
     snap.reused = len(snap.files) - snap.parsed
-    return snap
+    return replaced
 
 
 def changed_paths(repo: pygit2.Repository, old_tree: str, new_tree: pygit2.Tree) -> set[str]:
