@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -80,6 +81,10 @@ def _invalid_tasks(snapshot: Snapshot) -> frozenset[str]:
     )
 
 
+def _stem(mf: ManifestFile) -> tuple[str, str]:
+    return mf.location.mission or "", stem(mf.path)
+
+
 def _specs(snapshot: Snapshot) -> dict[str, str]:
     out: dict[str, str] = {}
     for mf in sorted(snapshot.manifests(), key=lambda f: f.path):
@@ -116,6 +121,7 @@ class Reconciler:
         self._indexed: DesiredState | None = None  # the snapshot indexed, before governance overlays it
         self._pending: tuple[dict[str, str], frozenset[str]] | None = None  # its specs and invalid tasks
         self._misnamed = 0  # task files whose object is named otherwise than the file
+        self._stems: Counter[tuple[str, str]] = Counter()  # task files by mission and file name (tasks/ nests)
         self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
         self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
         # tasks whose manifest changed since the last decision, and since the last queue written (None: unknown)
@@ -162,6 +168,7 @@ class Reconciler:
         self._indexed = index(files)
         self._pending = (_specs(self.snapshot), _invalid_tasks(self.snapshot))
         self._misnamed = sum(1 for mf in files if mf.location.kind == Kind.TASK and not named_for_file(mf))
+        self._stems = Counter(_stem(mf) for mf in files if mf.location.kind == Kind.TASK)
         if old is None:
             self._specs_moved = (None, None)
         else:
@@ -182,9 +189,13 @@ class Reconciler:
         if self._indexed is None or self._pending is None or self._misnamed:
             return False
         pairs = [(replaced[p], after.files.get(p)) for p in sorted(replaced)]
+        stems = self._stems_after(pairs)
+        if stems is None:
+            return False
         state = reindex(self._indexed, pairs)
         if state is None:
             return False
+        self._stems.update(stems)
         specs, invalid = self._pending[0], set(self._pending[1])
         for old, new in pairs:
             for mf in (old, new):
@@ -199,6 +210,21 @@ class Reconciler:
         self._indexed, self._pending = state, (specs, frozenset(invalid))
         self._moved({TaskKey.of(mf.location.mission or "", stem(mf.path)) for pair in pairs for mf in pair if mf})
         return True
+
+    def _stems_after(
+        self, pairs: list[tuple[ManifestFile | None, ManifestFile | None]]
+    ) -> Counter[tuple[str, str]] | None:
+        """The change to `_stems` the pairs make; None if a file name they touch is, before or
+        after, held by two task files (in two directories of `tasks/`): which one declares the
+        task is "first by path", which only a full index settles."""
+        delta: Counter[tuple[str, str]] = Counter()
+        for before, after in pairs:
+            for mf, step in ((before, -1), (after, 1)):
+                if mf is not None and mf.location.kind == Kind.TASK:
+                    delta[_stem(mf)] += step
+        if any(self._stems[k] > 1 or self._stems[k] + n > 1 for k, n in delta.items()):
+            return None
+        return delta
 
     def read_leases(self) -> dict[str, Lease]:
         """Every task's lease chain tip, reread only where lease refs moved

@@ -9,7 +9,8 @@ from reconciler.vocabulary.kinds import Kind
 PRINCIPALS_FILE = "principals.yaml"
 MISSIONS_DIR = "missions"
 MISSION_FILE = "mission.yaml"
-KIND_DIRS = {"klusters": Kind.KLUSTER, "agents": Kind.AGENT, "policies": Kind.POLICY, "tasks": Kind.TASK}
+TASKS_DIR = "tasks"
+KIND_DIRS = {"klusters": Kind.KLUSTER, "agents": Kind.AGENT, "policies": Kind.POLICY, TASKS_DIR: Kind.TASK}
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -36,7 +37,18 @@ def classify(path: str) -> Location | None:
         return Location(Kind.MISSION, parts[1])
     if len(parts) == 4 and parts[2] in KIND_DIRS:
         return Location(KIND_DIRS[parts[2]], parts[1])
+    if len(parts) > 4 and parts[2] == TASKS_DIR and all(parts[3:]):  # tasks/ may have subdirectories
+        return Location(Kind.TASK, parts[1])
     return None
+
+
+def nests(directory: str) -> bool:
+    """Whether manifests are read from the subdirectories of `directory`: a mission's `tasks/`
+    and the directories below it, so that a mission of 100,000 tasks need not keep them in one
+    directory (a commit to a directory of N entries rewrites, and a pass diffs, a tree of N
+    entries)."""
+    parts = directory.split("/")
+    return len(parts) >= 3 and parts[0] == MISSIONS_DIR and parts[2] == TASKS_DIR
 
 
 def mission_file(mission: str) -> str:
@@ -44,7 +56,7 @@ def mission_file(mission: str) -> str:
 
 
 def task_file(mission: str, task: str) -> str:
-    return f"{MISSIONS_DIR}/{mission}/tasks/{task}.yaml"
+    return f"{MISSIONS_DIR}/{mission}/{TASKS_DIR}/{task}.yaml"
 
 
 def is_mission_root(entries: set[str]) -> bool:

@@ -18,7 +18,7 @@ from typing import Protocol
 import pygit2
 
 from reconciler.manifests.findings import Finding
-from reconciler.manifests.layout import KIND_DIRS, MISSIONS_DIR, PRINCIPALS_FILE, Location, classify, is_yaml
+from reconciler.manifests.layout import KIND_DIRS, MISSIONS_DIR, PRINCIPALS_FILE, Location, classify, is_yaml, nests
 from reconciler.manifests.manifest_file import ManifestFile, read_manifest
 
 
@@ -112,6 +112,10 @@ class Snapshot:
         return iter(self.files.values())
 
 
+def _within(directory: str, top: str) -> bool:
+    return directory == top or directory.startswith(top + "/")
+
+
 def _stray(path: str, why: str) -> Finding:
     return Finding(path, 1, 1, "", f"ignored: {why}", "layout", "warning")
 
@@ -167,22 +171,30 @@ class _Walk:
             self.cache.put(mf)
 
     def kind_dir(self, path: str, entry: Entry) -> None:
+        """Read a kind directory (and, for `tasks/`, its subdirectories, each its own entry of
+        `dirs`), reusing every directory whose tree did not change."""
         cached = self.previous.dirs.get(path) if self.previous else None
         if cached is not None and entry.oid is not None and cached[0] == entry.oid and self.previous:
-            for file_path in cached[1]:
-                self.snap.files[file_path] = self.previous.files[file_path]
-            self.snap.reused += len(cached[1])
-            self.snap.dirs[path] = cached
+            kept = {d: c for d, c in self.previous.dirs.items() if _within(d, path)} if nests(path) else {path: cached}
+            for directory, (oid, files) in kept.items():
+                for file_path in files:
+                    self.snap.files[file_path] = self.previous.files[file_path]
+                self.snap.reused += len(files)
+                self.snap.dirs[directory] = (oid, files)
             return
-        before = len(self.snap.files)
+        members: list[str] = []
         for child in sorted(self.source.entries(path), key=lambda e: e.name):
             child_path = f"{path}/{child.name}"
-            if child.is_dir:
+            if child.is_dir and nests(path):
+                self.kind_dir(child_path, child)
+            elif child.is_dir:
                 self.snap.stray.append(_stray(child_path, "manifests are not read from subdirectories"))
             else:
                 self.file(child_path, child)
+                if child_path in self.snap.files:
+                    members.append(child_path)
         if entry.oid is not None:
-            self.snap.dirs[path] = (entry.oid, list(self.snap.files)[before:])
+            self.snap.dirs[path] = (entry.oid, members)
 
     def run(self) -> Snapshot:
         if (
@@ -264,6 +276,15 @@ def load_changed(
                 return None
             blobs.append((path, obj))
         planned.append((directory, tree, blobs))
+    ancestors: dict[str, str] = {}  # enclosing directories read (tasks/ with subdirectories): their new trees
+    for directory in by_dir:
+        parent = directory.rpartition("/")[0]
+        while parent in previous.dirs and parent not in ancestors:
+            tree = source.subtree(parent)
+            if tree is None:
+                return None
+            ancestors[parent] = str(tree.id)
+            parent = parent.rpartition("/")[0]
     snap = previous
     replaced = {path: snap.files.get(path) for path in changed}
     snap.tree_id, snap.parsed, snap.cached = source.tree_id, 0, 0
@@ -280,6 +301,8 @@ def load_changed(
                 bisect.insort(members, path)
             walk.file(path, Entry(path.rpartition("/")[2], False, str(blob.id)))
         snap.dirs[directory] = (str(tree.id), members)
+    for directory, oid in ancestors.items():  # so that a later walk reuses them only if unchanged
+        snap.dirs[directory] = (oid, snap.dirs[directory][1])
     snap.reused = len(snap.files) - snap.parsed
     return replaced
 

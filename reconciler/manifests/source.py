@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, classify, is_mission_root
+from reconciler.manifests.layout import MISSIONS_DIR, PRINCIPALS_FILE, classify, is_mission_root, nests
 from reconciler.manifests.loader import DirSource, GitSource, Source
 from reconciler.vocabulary.errors import UsageError
 
@@ -82,7 +82,7 @@ def manifest_blobs(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, str]
     def walk(node: pygit2.Tree, prefix: str, depth: int) -> None:
         for entry in node:
             path = f"{prefix}{entry.name}"
-            if entry.type == pygit2.enums.ObjectType.TREE and depth < 3:
+            if entry.type == pygit2.enums.ObjectType.TREE and (depth < 3 or nests(path)):
                 walk(repo[entry.id].peel(pygit2.Tree), path + "/", depth + 1)
             elif entry.type == pygit2.enums.ObjectType.BLOB and classify(path) is not None:
                 out[path] = str(entry.id)

@@ -84,10 +84,16 @@ def _tasks(repo: pygit2.Repository, tree: pygit2.Tree) -> Iterator[tuple[str, st
         mtree = mission.peel(pygit2.Tree)
         if "tasks" not in mtree or mtree["tasks"].type_str != "tree":
             continue
-        for entry in mtree["tasks"].peel(pygit2.Tree):
-            path = f"{MISSIONS_DIR}/{mission.name}/tasks/{entry.name}"
-            if entry.type_str == "blob" and classify(path) is not None:
-                yield path, str(entry.id), _read_task(repo, path, str(entry.id))
+        yield from _task_dir(repo, mtree["tasks"].peel(pygit2.Tree), f"{MISSIONS_DIR}/{mission.name}/tasks")
+
+
+def _task_dir(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, str, Item | None]]:
+    for entry in tree:
+        path = f"{prefix}/{entry.name}"
+        if entry.type_str == "tree":  # tasks/ may have subdirectories
+            yield from _task_dir(repo, entry.peel(pygit2.Tree), path)
+        elif entry.type_str == "blob" and classify(path) is not None:
+            yield path, str(entry.id), _read_task(repo, path, str(entry.id))
 
 
 def _read_task(repo: pygit2.Repository, path: str, blob: str) -> Item | None:

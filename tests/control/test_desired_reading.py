@@ -36,10 +36,12 @@ def task_yaml(name: str, title: str, declared: str | None = None, needs: tuple[s
     )
 
 
+DIRS = ("", "x/", "x/y/", "z/")  # tasks/ has subdirectories; one name may be in two of them
 EDIT = st.tuples(
-    st.sampled_from(["write", "remove", "broken", "misnamed", "agent"]),
+    st.sampled_from(["write", "remove", "broken", "misnamed", "agent", "mission"]),
     st.sampled_from(NAMES),
     st.sets(st.sampled_from(NAMES), max_size=2),
+    st.sampled_from(DIRS),
 )
 
 
@@ -56,22 +58,27 @@ def summary(d: Desired) -> tuple[object, ...]:
     return tasks, d.specs, d.invalid, {m: ms.mission for m, ms in d.state.missions.items()}
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(EDIT, min_size=1, max_size=8))
-def test_reading_what_changed_gives_what_a_fresh_read_gives(edits: list[tuple[str, str, set[str]]]) -> None:
+@settings(max_examples=80, deadline=None)
+@given(st.lists(EDIT, min_size=1, max_size=10))
+def test_reading_what_changed_gives_what_a_fresh_read_gives(edits: list[tuple[str, str, set[str], str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = pygit2.init_repository(tmp, bare=True, initial_head="main")
         commit(repo, {**BASE, "missions/m/tasks/a.yaml": task_yaml("a", "A")}, 0)
         rec = Reconciler(Store(pygit2.Repository(tmp)))
         rec.read_desired()
-        for n, (kind, name, needs) in enumerate(edits, 1):
-            path = f"missions/m/tasks/{name}.yaml"
+        for n, (kind, name, needs, directory) in enumerate(edits, 1):
+            path = f"missions/m/tasks/{directory}{name}.yaml"
             changes: dict[str, dict[str, str | None]] = {
                 "write": {path: task_yaml(name, f"T{n}", needs=tuple(sorted(needs)))},
                 "remove": {path: None},
                 "broken": {path: "kind: Task\nmetadata: [\n"},
                 "misnamed": {path: task_yaml(name, f"T{n}", declared=sorted(needs)[0] if needs else "zz")},
                 "agent": {"missions/m/agents/w.yaml": BASE["missions/m/agents/w.yaml"].replace("Works", f"W{n}")},
+                # a change load_changed leaves to a full walk, with a task file beside it
+                "mission": {
+                    "missions/m/mission.yaml": BASE["missions/m/mission.yaml"].replace("A mission", f"M{n}"),
+                    path: task_yaml(name, f"T{n}"),
+                },
             }
             change = changes[kind]
             commit(repo, change, n)
@@ -92,3 +99,25 @@ def test_a_one_task_commit_reads_one_file(tmp_path: Path) -> None:
     assert rec.snapshot.parsed == 1
     assert rec.snapshot.reused == len(rec.snapshot.files) - 1
     assert d.state.missions["m"].tasks["t7"].title == "Retitled"
+
+
+def test_tasks_in_subdirectories_are_read_and_reread_alone(tmp_path: Path) -> None:
+    """A mission may spread its tasks over subdirectories of tasks/; a commit to one of them
+    reads that file alone, and a later walk reuses only what did not change (a subdirectory
+    reverted to an old tree is not mistaken for the one read before it changed)."""
+    repo = pygit2.init_repository(str(tmp_path), bare=True, initial_head="main")
+    tasks = {f"missions/m/tasks/{i % 3}/t{i}.yaml": task_yaml(f"t{i}", f"T{i}") for i in range(12)}
+    commit(repo, {**BASE, **tasks}, 0)
+    rec = Reconciler(Store(pygit2.Repository(str(tmp_path))))
+    assert len(rec.read_desired().state.missions["m"].tasks) == 12
+    commit(repo, {"missions/m/tasks/1/t4.yaml": task_yaml("t4", "Retitled")}, 1)
+    d = rec.read_desired()
+    assert rec.snapshot is not None
+    assert rec.snapshot.parsed == 1
+    assert d.state.missions["m"].tasks["t4"].title == "Retitled"
+    mission = BASE["missions/m/mission.yaml"].replace("A mission", "The mission")
+    # tasks/ back to its first tree, with a mission change: a full walk over the snapshot kept in place
+    commit(repo, {"missions/m/mission.yaml": mission, "missions/m/tasks/1/t4.yaml": task_yaml("t4", "T4")}, 2)
+    seen = rec.read_desired()
+    fresh = Reconciler(Store(pygit2.Repository(str(tmp_path)))).read_desired()
+    assert summary(seen) == summary(fresh)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler.manifests.checks import all_findings
+from reconciler.manifests.checks import all_findings, errors
 from reconciler.manifests.loader import DirSource, GitSource, load
 from reconciler.manifests.model import Task
 from reconciler.manifests.source import open_source, tree_at
@@ -82,7 +82,22 @@ def test_symlinks_and_subdirectories_are_not_followed(repo: Path, tmp_path: Path
     outside = tmp_path / "secret.yaml"
     outside.write_text("a: 1\n")
     (repo / "missions/m/tasks/link.yaml").symlink_to(outside)
-    (repo / "missions/m/tasks/sub").mkdir()
+    (repo / "missions/m/agents/sub").mkdir()
+    (repo / "missions/m/agents/sub/x.yaml").write_text("a: 1\n")
     snap = load(DirSource(repo))
     assert "missions/m/tasks/link.yaml" not in snap.files
+    assert "missions/m/agents/sub/x.yaml" not in snap.files
     assert any("subdirectories" in f.message for f in snap.stray)
+
+
+def test_tasks_may_live_in_subdirectories(repo: Path) -> None:
+    """tasks/ (only tasks/) is read at any depth: a big mission need not keep one directory."""
+    hello = (repo / "missions/m/tasks/hello.yaml").read_text()
+    (repo / "missions/m/tasks/hello.yaml").unlink()
+    (repo / "missions/m/tasks/a/b").mkdir(parents=True)
+    (repo / "missions/m/tasks/a/b/hello.yaml").write_text(hello)
+    snap = load(DirSource(repo))
+    mf = snap.files["missions/m/tasks/a/b/hello.yaml"]
+    assert mf.obj is not None
+    assert mf.obj.name == "hello"
+    assert not errors(all_findings(snap))
