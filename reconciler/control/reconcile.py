@@ -47,6 +47,11 @@ from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER, Trailer, compose
 
 MAX_RETRIES = 5
+# libgit2 keeps parsed trees in its object cache only up to 4 KB each by default, so the
+# directory of a big mission (40 bytes an entry) was parsed again by every lookup into it: by
+# the diff of each commit (its old tree included, read the pass before) and by each path looked
+# up in it. A pass keeps the trees it reads (within libgit2's total cache, 256 MB by default).
+TREE_CACHE_LIMIT = 64 << 20
 MESSAGE_TRANSITIONS = 1000  # a status commit's message lists this many transitions at most
 LOCKED_RETRY = 2.0  # seconds before a task held by a locked lease ref is tried again
 
@@ -97,6 +102,7 @@ class Reconciler:
     """Holds the caches that make a pass cheap; `run_once` is one pass."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time, fence: FenceProvider = no_fence) -> None:
+        pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, TREE_CACHE_LIMIT)
         self.store = store
         self.clock = clock
         self.fence = fence
