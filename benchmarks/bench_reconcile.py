@@ -44,6 +44,7 @@ from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
 from reconciler.manifests.checks import all_findings, errors
 from reconciler.manifests.model import agent_id
+from reconciler.vocabulary.keys import shard
 from reconciler.vocabulary.leases import Lease, LeaseState
 from reconciler.vocabulary.phases import Phase
 
@@ -115,8 +116,18 @@ def task_name(i: int) -> str:
     return f"task-{i:05d}"
 
 
+LAYOUT = {"task_dirs": False}  # --task-dirs: tasks/<xx>/NAME.yaml, 256 subdirectories
+
+
 def task_path(name: str) -> str:
+    if LAYOUT["task_dirs"]:
+        return f"missions/{MISSION}/tasks/{shard(name)}/{name}.yaml"
     return f"missions/{MISSION}/tasks/{name}.yaml"
+
+
+def shape() -> str:
+    where = "in 256 subdirectories of tasks/" if LAYOUT["task_dirs"] else "all in tasks/"
+    return f"{SHAPE}; task files {where}"
 
 
 def task_yaml(name: str, i: int, revision: int = 0) -> str:
@@ -625,7 +636,7 @@ def ratio_text(r: SizeResults, label: str) -> str:
 
 def as_json(results: list[SizeResults]) -> dict[str, Any]:
     return {
-        "shape": SHAPE,
+        "shape": shape(),
         "sizes": [
             {
                 "tasks": r.n_tasks,
@@ -658,7 +669,7 @@ def as_table(results: list[SizeResults]) -> str:
     lines: list[str] = []
     for r in results:
         lines += [
-            f"N = {r.n_tasks} tasks ({SHAPE}); repository built in {r.build_s:.2f} s",
+            f"N = {r.n_tasks} tasks ({shape()}); repository built in {r.build_s:.2f} s",
             f"first pass: {r.first_pass_ms:.1f} ms, {r.first_transitions} transitions, one status commit (1 run); "
             f"the pass after it (its own write, skipped): {r.settle_pass_ms:.1f} ms",
             f"median and min of {r.repeat} runs",
@@ -685,6 +696,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (default 5)")
     parser.add_argument("--profile", action="store_true", help="also profile one pass of each kind with cProfile")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument(
+        "--task-dirs", action="store_true", help="spread the task files over 256 subdirectories of tasks/"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or min(args.sizes) < 1:
         parser.error("--sizes and --repeat must be at least 1")
@@ -693,6 +707,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    LAYOUT["task_dirs"] = args.task_dirs
     results: list[SizeResults] = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:

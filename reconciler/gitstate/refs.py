@@ -171,10 +171,22 @@ class _Session:
         self.pid = os.getpid()
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the git process
         self.proc = subprocess.Popen(
-            # values are full object ids: without this, git looks for refs named like each of
-            # them (refs/tags/<id>, refs/heads/<id> ...) to warn of an ambiguity, a hundred
-            # lookups per transaction
-            ["git", "-c", "core.warnAmbiguousRefs=false", "--git-dir", git_dir, "update-ref", "--stdin"],
+            # values are full object ids: without warnAmbiguousRefs=false, git looks for refs
+            # named like each of them (refs/tags/<id>, refs/heads/<id> ...) to warn of an
+            # ambiguity, a hundred lookups per transaction. logAllRefUpdates=false: a ref this
+            # creates (a task's work branch, at each claim) gets no reflog file of its own (the
+            # lease chain is its custody record); a ref that has a reflog (main) still logs
+            [
+                "git",
+                "-c",
+                "core.warnAmbiguousRefs=false",
+                "-c",
+                "core.logAllRefUpdates=false",
+                "--git-dir",
+                git_dir,
+                "update-ref",
+                "--stdin",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errors,
