@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import ChainMap, Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pygit2
@@ -306,7 +306,7 @@ class Reconciler:
             failpoint("reconcile-after-lease-write")
         return written
 
-    def _queue(self, statuses: dict[str, TaskStatus], plan: Plan, desired: Desired) -> dict[str, bytes | None]:
+    def _queue(self, statuses: Mapping[str, TaskStatus], plan: Plan, desired: Desired) -> dict[str, bytes | None]:
         """The claim queue's files that this pass changes (`control/queue_build.py`)."""
         assert self.view is not None
         view = self.view
@@ -497,7 +497,7 @@ class Reconciler:
 
     def _write_status(self, plan: Plan, desired: Desired) -> str:
         assert self.view is not None
-        merged = {**self.view.tasks, **plan.statuses}
+        merged = ChainMap(plan.statuses, self.view.tasks)  # the statuses after this pass, without a copy
         subject = (
             f"reconcile: {len(plan.transitions)} transition(s)" if plan.transitions else "reconcile: conditions updated"
         )
