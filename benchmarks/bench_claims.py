@@ -62,7 +62,7 @@ from reconciler.agentops.claim import Claimed, claim
 from reconciler.control.reconcile import Reconciler
 from reconciler.gitstate.queue import read_queue
 from reconciler.gitstate.refs import STATUS_REF, ZERO
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from reconciler.gitstate.store import Store
 from reconciler.manifests.model import agent_id
 from reconciler.vocabulary.phases import Phase

@@ -39,7 +39,8 @@ from reconciler.control.decide import Transition
 from reconciler.control.reconcile import PassResult, Reconciler
 from reconciler.gitstate.leases import read_lease, renew, write_lease_commit
 from reconciler.gitstate.refs import STATUS_REF, cas, lease_ref
-from reconciler.gitstate.status import read_status, status_path
+from reconciler.gitstate.status import read_status
+from reconciler.gitstate.status_files import status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
 from reconciler.manifests.checks import all_findings, errors

@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from reconciler.gitstate.bootstrap import init_repository
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example-missions"

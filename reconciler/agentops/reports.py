@@ -20,7 +20,7 @@ import pygit2
 
 from reconciler.gitstate.leases import advance, current, read_lease, renew
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update, Verify, lease_ref, work_ref
-from reconciler.gitstate.status import task_status_data
+from reconciler.gitstate.status_files import task_status_data
 from reconciler.gitstate.store import Store
 from reconciler.vocabulary.errors import Conflict, InvalidOutputs, McError, NotFound, OutsidePaths, OverBudget
 from reconciler.vocabulary.keys import TaskKey

@@ -25,6 +25,7 @@ import pygit2
 from reconciler.gitstate.commits import write_commit
 from reconciler.gitstate.queue import queue_ok
 from reconciler.gitstate.refs import STATUS_REF, ZERO, Update
+from reconciler.gitstate.status_files import status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree, subtree_ids
 from reconciler.vocabulary.errors import CorruptState
@@ -33,26 +34,6 @@ from reconciler.vocabulary.status import TaskStatus
 from reconciler.vocabulary.trailers import RECONCILER
 
 _SERIALS = itertools.count(1)
-
-
-def status_path(key: str) -> str:
-    """Where a task's status lives in the status tree: `git show refs/mc/status:<path>`."""
-    k = TaskKey(key)
-    return f"{k.mission}/{shard(k.name)}/{k.name}.json"
-
-
-def task_status_data(tree: pygit2.Tree, key: str) -> bytes | None:
-    """One task's status file in a status tree (sharded, or where a chain written before
-    sharding keeps it); None if it has none."""
-    k = TaskKey(key)
-    for path in (status_path(key), f"{k.mission}/{k.name}.json"):
-        try:
-            found = tree[path]
-        except KeyError:
-            continue
-        if isinstance(found, pygit2.Blob):
-            return found.data
-    return None
 
 
 @dataclass(frozen=True, slots=True)

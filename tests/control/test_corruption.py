@@ -14,7 +14,7 @@ import pytest
 from reconciler.control.reconcile import Reconciler
 from reconciler.gitstate.queue import QUEUE_DIR, read_queue
 from reconciler.gitstate.refs import lease_ref
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
 from tests.conftest import TASK, claim, git, mc, rev, write

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gitstate.bootstrap import init_repository
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import MC, TASK, env, git
 from tests.gitserver import GitDaemon
 from tests.running import Running, wait_for

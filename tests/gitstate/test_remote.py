@@ -22,7 +22,7 @@ import pytest
 from reconciler.gitstate.bootstrap import init_repository
 from reconciler.gitstate.queue import read_queue
 from reconciler.gitstate.refs import lease_ref
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import MC, TASK, as_holder, env, git, remember_claim, rev
 
 CLONES = max(2, int(os.environ.get("MC_TEST_CLONES", "4")))  # 4 to 8 "machines"; several claimers share one

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.gitstate.refs import STATUS_REF
-from reconciler.gitstate.status import StatusView, read_status, status_commit, status_path, status_update
+from reconciler.gitstate.status import StatusView, read_status, status_commit, status_update
+from reconciler.gitstate.status_files import status_path
 from reconciler.gitstate.store import Store
 from reconciler.gitstate.trees import edit_tree
 from reconciler.vocabulary.keys import TaskKey, shard

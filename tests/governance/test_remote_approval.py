@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import git, mc, write
 from tests.gitserver import GitDaemon
 from tests.governance.conftest import POLICY, PRINCIPALS, keypair

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import EXAMPLES, MC, env, git
 from tests.running import Running, phase, wait_for
 

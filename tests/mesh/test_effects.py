@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pytest
 
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import MC, git, mc, write
 from tests.mesh.test_node import MeshNode
 from tests.running import Running, phase, wait_for

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gitstate.refs import lease_ref
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import EXAMPLES, MC, env, git
 from tests.gitserver import GitDaemon
 from tests.mesh.test_node import processes_with

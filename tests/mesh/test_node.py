@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gitstate.refs import lease_ref
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from tests.conftest import MC, env, git, mc, write
 from tests.running import Running, phase, wait_for
 

@@ -19,7 +19,7 @@ from mesh.signing import SigningOracle, refusal
 from reconciler.gitstate import signing, sshsig
 from reconciler.gitstate.commits import signature
 from reconciler.gitstate.refs import lease_ref
-from reconciler.gitstate.status import status_path
+from reconciler.gitstate.status_files import status_path
 from reconciler.manifests.model import Agent, Meta, Permissions, Task
 from reconciler.vocabulary.keys import TaskKey
 from tests.conftest import claim, git, mc, rev, write
