@@ -5,8 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.gitstate.holdings import Holding, holdings_update, read_holdings, still_held
 from reconciler.gitstate.leases import advance, read_lease
@@ -22,8 +21,7 @@ from reconciler.vocabulary.spend import SpendLimit
 DEFAULT_TTL = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):  # not a frozen dataclass: `mc claim` defines it, and a NamedTuple costs less
     lease: Lease
     lease_commit: str
     work_ref: str

@@ -16,7 +16,7 @@ kept the same JSON in a `holdings.json` file, which is still read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pygit2
 
@@ -31,8 +31,7 @@ from reconciler.vocabulary.trailers import Trailer, compose
 HOLDINGS_FILE = "holdings.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
+class Holding(NamedTuple):  # not a frozen dataclass: `mc claim` defines it, and a NamedTuple costs less
     key: str
     generation: int
 

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pygit2
 
@@ -79,15 +79,15 @@ def work_branch(key: TaskKey) -> str:
     return work_ref(key).removeprefix("refs/heads/")
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+# NamedTuples, not frozen dataclasses: every command that writes defines them, and a NamedTuple
+# class costs a fraction of a dataclass to create (see cli/params.py).
+class Update(NamedTuple):
     ref: str
     new: str
     old: str | None  # None: do not check; ZERO: must not exist
 
 
-@dataclass(frozen=True, slots=True)
-class Verify:
+class Verify(NamedTuple):
     ref: str
     old: str  # ZERO: must not exist
 

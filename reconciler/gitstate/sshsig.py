@@ -16,8 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 MAGIC = b"SSHSIG"
 VERSION = 1
@@ -106,9 +105,11 @@ def sign_ed25519(private: Any, message: bytes, namespace: str = NAMESPACE, hash_
     return armor(blob)
 
 
-@dataclass(frozen=True, slots=True)
-class Signature:
-    """An SSHSIG signature, read: who claims to have made it, for what namespace, and how."""
+class Signature(NamedTuple):
+    """An SSHSIG signature, read: who claims to have made it, for what namespace, and how.
+
+    (A NamedTuple: every command that writes imports this module, through `gitstate.signing`,
+    and a NamedTuple class costs a fraction of a dataclass to create.)"""
 
     public: bytes  # the signer's public key, wire format
     key_type: bytes  # such as b"ssh-ed25519"

@@ -11,7 +11,7 @@ import json
 import secrets
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.vocabulary.clock import iso, parse_iso
 from reconciler.vocabulary.keys import TaskKey
@@ -56,10 +56,11 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseHandle:
+class LeaseHandle(NamedTuple):
     """What a holder presents with every report: the generation (the fencing token), the lease
-    secret (the credential) and, optionally, its agent id (checked when given)."""
+    secret (the credential) and, optionally, its agent id (checked when given).
+
+    (A NamedTuple: every agent command defines it, and that costs a fraction of a dataclass.)"""
 
     generation: int
     secret: str
