@@ -30,7 +30,7 @@ from reconciler.vocabulary.trailers import Trailer, WorkKind
 if TYPE_CHECKING:  # the manifests and work branches only matter to checkpoints and results
     from pathlib import Path
 
-    from reconciler.manifests.model import Task
+    from reconciler.manifests.task_model import Task
     from reconciler.vocabulary.spend import Spend
 
 FENCED_ATTEMPTS = 8
@@ -155,26 +155,24 @@ def task_spec(store: Store, key: TaskKey) -> Task:
     The reconciler records the blob of a task only once it validated (desired.index keeps valid
     manifests only), and a blob id names its bytes: the task is built from it without checking
     its schema again, so a result imports jsonschema only to check outputs against an output
-    schema. A blob that does not build is refused as before."""
+    schema, and with `task_model`, so it defines the task's types and not every kind's. A blob
+    that does not build is refused as before."""
     status = _status_blob(store, key)
     if status is None:
         raise McError(f"no status for {key} yet: run the reconciler", task=key)
     from reconciler.manifests.findings import FindingError
     from reconciler.manifests.layout import task_file
-    from reconciler.manifests.model import Task, build
+    from reconciler.manifests.task_model import build_task, meta_of
     from reconciler.manifests.yamldoc import parse_yaml
-    from reconciler.vocabulary.kinds import Kind
 
     spec_blob = str(status["spec"])
     path = task_file(key.mission, key.name)
     data = store.repo[spec_blob].peel(pygit2.Blob).data
     try:
-        task = build(Kind.TASK, parse_yaml(data, path).data, key.mission, path)
+        doc = parse_yaml(data, path).data
+        return build_task(doc, meta_of(doc), key.mission, path)
     except (FindingError, LookupError, TypeError, ValueError, AttributeError):  # not a valid task
-        task = None
-    if not isinstance(task, Task):
-        raise McError(f"the manifest of {key} ({spec_blob[:12]}) does not validate", task=key)
-    return task
+        raise McError(f"the manifest of {key} ({spec_blob[:12]}) does not validate", task=key) from None
 
 
 def check_outputs(task: Task, outputs: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from reconciler.manifests.yamldoc import YamlDoc, parse_yaml
 
 FORMAT = 2
 FILE = "manifests.json"
-_CODE = ("model.py", "manifest_file.py", "yamldoc.py", "schema_check.py", "disk_cache.py")
+_CODE = ("model.py", "task_model.py", "manifest_file.py", "yamldoc.py", "schema_check.py", "disk_cache.py")
 
 
 def cache_dir(repo: pygit2.Repository) -> Path:

@@ -1,46 +1,42 @@
-"""Typed manifests, built from documents that passed their schema."""
+"""Typed manifests, built from documents that passed their schema.
+
+The task's types, and what every manifest has, are defined in `task_model` (so that a command
+that builds one task defines only those) and named here too, with every other kind."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, ClassVar
 
-from reconciler.vocabulary.keys import TaskKey
+from reconciler.manifests.task_model import AgentRef, Manifest, Meta, Retries, Task, build_task, frozen_map, meta_of
 from reconciler.vocabulary.kinds import Kind, PolicyAction, PolicyState, PrincipalKind
 from reconciler.vocabulary.spend import SpendLimit
 
-
-def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
-
-
-@dataclass(frozen=True, slots=True)
-class Meta:
-    name: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """Fields every manifest has: identity, the mission it belongs to, and its source file."""
-
-    kind: ClassVar[Kind]
-    meta: Meta
-    mission: str | None
-    path: str
-
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def key(self) -> TaskKey:
-        """`mission/name`, unique per kind (for a Task, its task key)."""
-        return TaskKey.of(self.mission, self.meta.name) if self.mission else TaskKey(self.meta.name)
+__all__ = [  # this module's names, and the task's and every manifest's, from task_model
+    "Agent",
+    "AgentRef",
+    "Budget",
+    "Group",
+    "Kluster",
+    "Manifest",
+    "Meta",
+    "Mission",
+    "OverlapSettings",
+    "Permissions",
+    "Policy",
+    "Principal",
+    "Principals",
+    "Requirement",
+    "Retries",
+    "Rule",
+    "RuleMatch",
+    "SigstoreIdentity",
+    "Task",
+    "agent_id",
+    "build",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,55 +181,6 @@ class Principals(Manifest):
     groups: tuple[Group, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AgentRef:
-    """A named agent, or a label selector over the mission's agents."""
-
-    name: str | None = None
-    match_labels: Mapping[str, str] = field(default_factory=dict)
-
-    def matches(self, agent: Agent) -> bool:
-        if self.name is not None:
-            return agent.meta.name == self.name
-        return all(agent.meta.labels.get(k) == v for k, v in self.match_labels.items())
-
-
-@dataclass(frozen=True, slots=True)
-class Retries:
-    max_attempts: int = 3
-    initial_seconds: int = 10
-    max_seconds: int = 600
-    factor: float = 2.0
-
-    def backoff(self, attempt: int) -> float:
-        """Delay before attempt number `attempt + 1`, after `attempt` failures (attempt >= 1)."""
-        return float(min(self.max_seconds, self.initial_seconds * self.factor ** max(attempt - 1, 0)))
-
-
-@dataclass(frozen=True, slots=True)
-class Task(Manifest):
-    kind: ClassVar[Kind] = Kind.TASK
-    title: str = ""
-    description: str = ""
-    kluster: str = ""
-    priority: int = 50
-    needs: tuple[str, ...] = ()
-    agent: AgentRef = field(default_factory=AgentRef)
-    paths: tuple[str, ...] = ()
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    outputs_schema: Mapping[str, Any] | None = None
-    retries: Retries = field(default_factory=Retries)
-    timeout_seconds: int = 3600
-    stall_seconds: int | None = None
-    approval_policy: str | None = None
-    suspend: bool = False
-
-
-def _meta(doc: Mapping[str, Any]) -> Meta:
-    m = doc["metadata"]
-    return Meta(m["name"], _frozen(m.get("labels")), _frozen(m.get("annotations")))
-
-
 def _build_mission(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: str) -> Manifest:
     s = doc["spec"]
     return Mission(
@@ -269,11 +216,11 @@ def _build_agent(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: 
         s.get("description", ""),
         tuple(rt["command"]),
         rt.get("workingDir"),
-        _frozen(rt.get("env")),
+        frozen_map(rt.get("env")),
         Permissions(tuple(perm.get("env", ())), tuple(perm.get("secrets", ())), tuple(perm.get("paths", ()))),
         Budget(budget.get("wallTimeSeconds"), budget.get("costUsd"), budget.get("tokens")),
         int(s.get("replicas", 1)),
-        _frozen(s.get("nodeSelector", {}).get("matchLabels")),
+        frozen_map(s.get("nodeSelector", {}).get("matchLabels")),
     )
 
 
@@ -283,7 +230,7 @@ def _build_rule(r: Mapping[str, Any]) -> Rule:
         r["name"],
         PolicyAction(r["action"]),
         r.get("description", ""),
-        RuleMatch(tuple(m.get("tasks", ())), _frozen(m.get("labels")), tuple(m.get("paths", ()))),
+        RuleMatch(tuple(m.get("tasks", ())), frozen_map(m.get("labels")), tuple(m.get("paths", ()))),
         Requirement(
             int(q["approvals"]),
             tuple(q.get("principals", ())),
@@ -323,46 +270,16 @@ def _build_principals(doc: Mapping[str, Any], meta: Meta, mission: str | None, p
     return Principals(meta, mission, path, people, groups)
 
 
-def _build_task(doc: Mapping[str, Any], meta: Meta, mission: str | None, path: str) -> Manifest:
-    s = doc["spec"]
-    ref = s["agent"]
-    retries, backoff = s.get("retries", {}), s.get("retries", {}).get("backoff", {})
-    return Task(
-        meta,
-        mission,
-        path,
-        s["title"],
-        s.get("description", ""),
-        s["kluster"],
-        int(s.get("priority", 50)),
-        tuple(s.get("needs", ())),
-        AgentRef(ref.get("name"), _frozen(ref.get("selector", {}).get("matchLabels"))),
-        tuple(s.get("paths", ())),
-        _frozen(s.get("inputs")),
-        s["outputs"]["schema"] if "outputs" in s else None,
-        Retries(
-            int(retries.get("maxAttempts", 3)),
-            int(backoff.get("initialSeconds", 10)),
-            int(backoff.get("maxSeconds", 600)),
-            float(backoff.get("factor", 2)),
-        ),
-        int(s.get("timeoutSeconds", 3600)),
-        s.get("stallSeconds"),
-        s["approval"]["policy"] if "approval" in s else None,
-        bool(s.get("suspend", False)),
-    )
-
-
 BUILDERS = {
     Kind.MISSION: _build_mission,
     Kind.KLUSTER: _build_kluster,
     Kind.AGENT: _build_agent,
     Kind.POLICY: _build_policy,
     Kind.PRINCIPALS: _build_principals,
-    Kind.TASK: _build_task,
+    Kind.TASK: build_task,
 }
 
 
 def build(kind: Kind, doc: Mapping[str, Any], mission: str | None, path: str) -> Manifest:
     """A typed manifest from a schema-valid document."""
-    return BUILDERS[kind](doc, _meta(doc), mission, path)
+    return BUILDERS[kind](doc, meta_of(doc), mission, path)
