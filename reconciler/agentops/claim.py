@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -60,6 +59,8 @@ class Claimed(NamedTuple):  # not a frozen dataclass: `mc claim` defines it, and
 
 
 def _suggest(word: str, known: list[str]) -> str:
+    import difflib  # only for an unknown name: not imported by every claim
+
     close = difflib.get_close_matches(word, known, n=1)
     if close:
         return f"; did you mean {close[0]!r}?"
