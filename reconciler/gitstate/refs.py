@@ -19,8 +19,6 @@ import atexit
 import contextlib
 import os
 import re
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -168,6 +166,10 @@ class _Session:
     OK = (b"start: ok\n", b"prepare: ok\n", b"commit: ok\n")
 
     def __init__(self, git_dir: str) -> None:
+        # imported here: a command that only reads (`mc effect check`) starts no git
+        import subprocess
+        import tempfile
+
         self.pid = os.getpid()
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the git process
         self.proc = subprocess.Popen(
@@ -218,6 +220,8 @@ class _Session:
 
     def close(self) -> None:
         """End the session: git exits when its input ends (an open transaction is aborted)."""
+        import subprocess  # imported by __init__ already
+
         if self.pid != os.getpid():
             return  # a forked child's copy: the session belongs to the parent
         if self.proc.stdin is not None:

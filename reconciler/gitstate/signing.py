@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from pathlib import Path
 from typing import Protocol
 
@@ -74,6 +73,8 @@ class KeygenSigner:
         return f"{self.path} ({fingerprint(self.public)})" if self.public else str(self.path)
 
     def sign(self, content: bytes) -> str:
+        import subprocess  # here: every command imports this module, few sign with ssh-keygen
+
         proc = subprocess.run(
             ["ssh-keygen", "-q", "-Y", "sign", "-n", NAMESPACE, "-f", str(self.path)],
             input=content,
@@ -171,6 +172,8 @@ def load_signer(path: Path, option: str = "--signing-key") -> CommitSigner:
 
 
 def _keygen_signer(path: Path, option: str) -> KeygenSigner:
+    import subprocess
+
     public = subprocess.run(
         ["ssh-keygen", "-y", "-P", "", "-f", str(path)], capture_output=True, text=True, check=False
     )

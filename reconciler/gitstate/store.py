@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import random
-import subprocess
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pygit2
 
 from reconciler.gitstate.refs import ZERO, Update, Verify, break_stale_locks, read_ref, transact
 from reconciler.vocabulary.errors import Conflict, GitFailure, NotFound, Unreachable, UsageError
+
+if TYPE_CHECKING:  # run only through a remote: a local command that only reads starts no process
+    import subprocess
 
 MIRRORED = ("+refs/mc/*:refs/mc/*", "+refs/heads/mc/work/*:refs/heads/mc/work/*")
 FETCH_ATTEMPTS = 20
@@ -96,6 +99,8 @@ class RemoteStore(Store):
         self.desired_ref = f"refs/remotes/{remote}/{self.branch}"
 
     def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         return subprocess.run(
             ["git", "-c", f"core.filesRefLockTimeout={LOCK_TIMEOUT_MS}", "--git-dir", self.repo.path, *args],
             capture_output=True,
