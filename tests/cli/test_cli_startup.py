@@ -39,7 +39,7 @@ try:
     code = run()
 except SystemExit as exc:
     code = exc.code
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
+heavy = sorted(m for m in %r if m in sys.modules)
 print("LOADED", code or 0, ",".join(heavy), file=sys.stderr)
 """
 TYPER_APP = ("cli.main", "app")
@@ -50,7 +50,7 @@ def loaded(
     repo: Path, *args: str, entry: tuple[str, ...] = TYPER_APP, watch: tuple[str, ...] = AGENT_HEAVY
 ) -> tuple[int, str, str]:
     """Run `mc ARGS` in a fresh interpreter, through `entry` (module, function): its exit code,
-    which of the modules in `watch` it imported, its stdout."""
+    which of the modules in `watch` (packages or modules) it imported, its stdout."""
     proc = subprocess.run(
         [sys.executable, "-c", RUN_AND_LIST % (*entry, watch), *args],
         capture_output=True,
@@ -107,3 +107,28 @@ def test_a_result_loads_jsonschema_only_for_an_output_schema(repo: Path, tmp_pat
     token = json.loads(stdout)["leaseToken"]
     done = loaded(repo, "complete", "m/hello", "-g", "1", "--lease-token", token, "--outputs", str(outputs), **fast)
     assert done[:2] == (0, "jsonschema" if schema else "")
+
+
+# What an agent command does not use, beyond the heavy packages: each would cost milliseconds of
+# every call's start (benchmarks/bench_cli.py). Reports read one task's status (gitstate.status_files),
+# not the status chain's reader and writer, the claim queue or the status vocabulary; a result
+# builds its task from manifests.task_model, not every kind's types; a claim imports difflib only
+# to suggest a name; a command that writes nothing starts no process.
+STATUS_CHAIN = ("reconciler.gitstate.status", "reconciler.gitstate.queue", "reconciler.vocabulary.status")
+
+
+def test_the_agent_commands_import_only_what_they_use(queued: Path, tmp_path: Path) -> None:
+    fast = {"entry": CONSOLE_SCRIPT}
+    claimed = loaded(queued, "claim", "--agent", "worker", "-o", "json", watch=(*STATUS_CHAIN[:1], "difflib"), **fast)
+    assert claimed[:2] == (0, "")
+    held = ("-g", "1", "--lease-token", json.loads(claimed[2])["leaseToken"])
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('{"answer": 42}')
+    reports = {
+        ("heartbeat", "m/hello", *held): (*STATUS_CHAIN, "reconciler.manifests"),
+        ("checkpoint", "m/hello", *held, "--message", "halfway"): (*STATUS_CHAIN, "reconciler.manifests"),
+        ("effect", "check", "m/hello:email", "--task", "m/hello", *held): (*STATUS_CHAIN, "subprocess", "tempfile"),
+        ("complete", "m/hello", *held, "--outputs", str(outputs)): (*STATUS_CHAIN, "reconciler.manifests.model"),
+    }
+    for args, watch in reports.items():
+        assert loaded(queued, *args, watch=watch, **fast)[:2] == (0, ""), args
