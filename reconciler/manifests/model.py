@@ -12,9 +12,11 @@ from reconciler.vocabulary.keys import TaskKey
 from reconciler.vocabulary.kinds import Kind, PolicyAction, PolicyState, PrincipalKind
 from reconciler.vocabulary.spend import SpendLimit
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
+    return MappingProxyType(dict(value)) if value else _EMPTY  # one empty mapping for all
 
 
 @dataclass(frozen=True, slots=True)
