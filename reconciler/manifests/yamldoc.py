@@ -12,6 +12,7 @@ Most documents never need a position (a valid manifest has no finding to locate)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -50,6 +51,7 @@ _RESOLVER = _Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 Position = tuple[int, int]
+_NO_MARKS: Mapping[FieldPath, Position] = MappingProxyType({})
 
 
 class YamlDoc:
@@ -64,12 +66,12 @@ class YamlDoc:
     def __init__(
         self,
         data: Any,
-        marks: dict[FieldPath, Position] | None = None,
-        key_marks: dict[FieldPath, Position] | None = None,
+        marks: Mapping[FieldPath, Position] | None = None,
+        key_marks: Mapping[FieldPath, Position] | None = None,
     ) -> None:
         self.data = data
-        self._marks = {} if marks is None else marks
-        self._key_marks = {} if key_marks is None else key_marks
+        self._marks = _NO_MARKS if marks is None else marks
+        self._key_marks = _NO_MARKS if key_marks is None else key_marks
         self._file = ""
         self._source: bytes | Callable[[], bytes] | None = None
 
