@@ -84,14 +84,16 @@ class YamlDoc:
         return doc
 
     def _reparse(self) -> None:
-        if self._source is None:
+        source = self._source
+        if source is None:
             return
-        source, self._source = self._source, None
         try:
             doc = parse_yaml(source if isinstance(source, bytes) else source(), self._file)
         except FindingError:  # cannot happen for bytes that parsed before; no positions then
-            return
+            doc = YamlDoc(None)
+        # the marks before the source goes: another thread reads them, or parses them too
         self._marks, self._key_marks = doc._marks, doc._key_marks
+        self._source = None
 
     @property
     def marks(self) -> Mapping[FieldPath, Position]:
