@@ -16,18 +16,17 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pygit2
 
-from reconciler.manifests.findings import FindingError
 from reconciler.manifests.layout import Location
 from reconciler.manifests.manifest_file import ManifestFile
 from reconciler.manifests.model import build
-from reconciler.manifests.yamldoc import YamlDoc, parse_yaml
+from reconciler.manifests.yamldoc import YamlDoc
 
 FORMAT = 2
 FILE = "manifests.json"
@@ -48,45 +47,6 @@ def fingerprint() -> str:
     for path in sorted(schemas.glob("*.schema.json")) + [here / name for name in _CODE]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-class _Reparse:
-    """The file's own marks, parsed again from its bytes the first time a position is asked for
-    (rarely: a finding that names a line in a valid file)."""
-
-    def __init__(self, path: str, read: Callable[[], bytes]) -> None:
-        self.path, self.read = path, read
-        self.doc: YamlDoc | None = None
-
-    def marks(self, keys: bool) -> dict[tuple[Any, ...], tuple[int, int]]:
-        if self.doc is None:
-            try:
-                self.doc = parse_yaml(self.read(), self.path)
-            except FindingError:  # cannot happen for a blob that parsed before; no positions then
-                self.doc = YamlDoc(None)
-        return dict(self.doc.key_marks if keys else self.doc.marks)
-
-
-class _Marks(Mapping[tuple[Any, ...], tuple[int, int]]):
-    """Marks of a cached file, read from its bytes only when first used."""
-
-    def __init__(self, source: _Reparse, keys: bool) -> None:
-        self._source, self._keys = source, keys
-        self._dict: dict[tuple[Any, ...], tuple[int, int]] | None = None
-
-    def _get(self) -> dict[tuple[Any, ...], tuple[int, int]]:
-        if self._dict is None:
-            self._dict = self._source.marks(self._keys)
-        return self._dict
-
-    def __getitem__(self, key: tuple[Any, ...]) -> tuple[int, int]:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
 
 
 class ManifestCache:
@@ -144,8 +104,7 @@ class ManifestCache:
         if entry is None:
             return None
         try:
-            source = _Reparse(path, read)
-            doc = YamlDoc(entry["data"], _Marks(source, False), _Marks(source, True))
+            doc = YamlDoc.deferred(entry["data"], path, read)
             obj = build(location.kind, doc.data, location.mission, path)
         except (KeyError, TypeError, ValueError):
             return None  # a malformed entry: parse the file instead
@@ -155,7 +114,7 @@ class ManifestCache:
     def put(self, mf: ManifestFile) -> None:
         if mf.findings or mf.obj is None or mf.doc is None:
             return
-        # parse_yaml gives JSON-like data only (no timestamps, no tags): it serialises as it is
+        # read_yaml gives JSON-like data only (no timestamps, no tags): it serialises as it is
         self.entries[self.key(mf.path, mf.oid)] = {"data": mf.doc.data}
         self.added += 1
 

@@ -10,7 +10,7 @@ from reconciler.manifests.globs import GlobError, check_glob
 from reconciler.manifests.layout import Location
 from reconciler.manifests.model import Manifest, build
 from reconciler.manifests.schema_check import check_output_schema, check_schema
-from reconciler.manifests.yamldoc import YamlDoc, parse_yaml
+from reconciler.manifests.yamldoc import YamlDoc, read_yaml
 from reconciler.vocabulary.keys import DNS_LABEL, DNS_RULE
 from reconciler.vocabulary.kinds import Kind
 
@@ -88,7 +88,7 @@ def read_manifest(path: str, oid: str, data: bytes, location: Location) -> Manif
     """Parse and check one file; never raises for bad content."""
     mf = ManifestFile(path, oid, location)
     try:
-        mf.doc = parse_yaml(data, path)
+        mf.doc = read_yaml(data, path)
     except FindingError as exc:
         mf.findings.append(exc.finding)
         return mf

@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from reconciler.manifests.model import Agent
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
+    return MappingProxyType(dict(value)) if value else _EMPTY  # one empty mapping for all
 
 
 @dataclass(frozen=True, slots=True)

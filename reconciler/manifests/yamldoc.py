@@ -4,12 +4,15 @@ PyYAML's loaders accept things a control plane must refuse (duplicate keys, alia
 unbounded nesting that overflows the stack). This reader walks libyaml's event stream
 iteratively, enforces limits as it goes, and builds plain JSON-like data plus a map from
 field path to source position, so that every later error can name a line and column.
+
+Most documents never need a position (a valid manifest has no finding to locate), so
+`read_yaml` first reads the data alone, and parses the positions only when one is asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -48,22 +51,74 @@ _RESOLVER = _Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 Position = tuple[int, int]
+_NO_MARKS: Mapping[FieldPath, Position] = MappingProxyType({})
 
 
-@dataclass(slots=True)
 class YamlDoc:
-    """A parsed manifest: its data and the 1-based (line, column) of each value and key."""
+    """A parsed manifest: its data and the 1-based (line, column) of each value and key.
 
-    data: Any
-    marks: Mapping[FieldPath, Position] = field(default_factory=dict)
-    key_marks: Mapping[FieldPath, Position] = field(default_factory=dict)
+    A document `deferred` (read by `read_yaml`, or taken from the disk cache) has its marks
+    parsed again from its bytes the first time one is asked for: a valid manifest seldom needs
+    one, and keeping every mark of every file would cost more than its data."""
+
+    __slots__ = ("_file", "_key_marks", "_marks", "_source", "data")
+
+    def __init__(
+        self,
+        data: Any,
+        marks: Mapping[FieldPath, Position] | None = None,
+        key_marks: Mapping[FieldPath, Position] | None = None,
+    ) -> None:
+        self.data = data
+        self._marks = _NO_MARKS if marks is None else marks
+        self._key_marks = _NO_MARKS if key_marks is None else key_marks
+        self._file = ""
+        self._source: bytes | Callable[[], bytes] | None = None
+
+    @classmethod
+    def deferred(cls, data: Any, file: str, source: bytes | Callable[[], bytes]) -> YamlDoc:
+        """The document of `data`, which `parse_yaml` read from `source` (its bytes, or what
+        reads them again): the marks are parsed from it when first used."""
+        doc = cls(data)
+        doc._file, doc._source = file, source
+        return doc
+
+    def _reparse(self) -> None:
+        source = self._source
+        if source is None:
+            return
+        try:
+            doc = parse_yaml(source if isinstance(source, bytes) else source(), self._file)
+        except FindingError:  # cannot happen for bytes that parsed before; no positions then
+            doc = YamlDoc(None)
+        # the marks before the source goes: another thread reads them, or parses them too
+        self._marks, self._key_marks = doc._marks, doc._key_marks
+        self._source = None
+
+    @property
+    def marks(self) -> Mapping[FieldPath, Position]:
+        self._reparse()
+        return self._marks
+
+    @property
+    def key_marks(self) -> Mapping[FieldPath, Position]:
+        self._reparse()
+        return self._key_marks
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value: unhashable
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, YamlDoc):
+            return NotImplemented
+        return (self.data, self.marks, self.key_marks) == (other.data, other.marks, other.key_marks)
 
     def position(self, path: FieldPath, *, key: bool = False) -> Position:
         """Position of the node at `path`, or of its nearest ancestor that has one."""
-        if key and path in self.key_marks:
-            return self.key_marks[path]
+        marks, key_marks = self.marks, self.key_marks
+        if key and path in key_marks:
+            return key_marks[path]
         for end in range(len(path), -1, -1):
-            pos = self.marks.get(path[:end])
+            pos = marks.get(path[:end])
             if pos is not None:
                 return pos
         return (1, 1)
@@ -240,3 +295,72 @@ def parse_yaml(data: bytes, file: str) -> YamlDoc:
     if not builder.root_set:
         raise _error(file, (1, 1), "empty file; expected one manifest")
     return builder.doc
+
+
+class _Refused(Exception):
+    """`_data_only` met something `_Builder` may refuse: it reads the file and says why."""
+
+
+_NO_KEY = object()
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
+
+
+def _data_only(text: str) -> Any:
+    """The data `_Builder` builds from `text`, without positions (two thirds of the cost). Raises
+    _Refused, FindingError or a YAML error wherever `_Builder` would raise (and may raise where
+    it would not: an unusual file is left to it)."""
+    loader = _Parser(text)
+    stack: list[Any] = []  # the open collections
+    keys: list[Any] = []  # for each: the key whose value comes next (_NO_KEY: a key comes next)
+    root: Any = _NO_KEY
+    documents = nodes = 0
+    try:
+        while (kind := type(event := loader.get_event())) is not yaml.StreamEndEvent:
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+                keys.pop()
+                continue
+            if kind is yaml.DocumentStartEvent:
+                documents += 1
+            if kind not in _NODE_EVENTS:
+                continue
+            nodes += 1
+            if kind is yaml.AliasEvent or event.anchor is not None or nodes > MAX_NODES:
+                raise _Refused
+            top = stack[-1] if stack else None
+            if type(top) is dict and keys[-1] is _NO_KEY:
+                if kind is not yaml.ScalarEvent or event.value in top:
+                    raise _Refused
+                keys[-1] = event.value
+                continue
+            if kind is yaml.ScalarEvent:
+                value = _scalar(event, "", ())
+            elif (event.tag not in (None, "!") and event.tag not in _COLLECTION_TAGS) or len(stack) >= MAX_DEPTH:
+                raise _Refused
+            else:
+                value = {} if kind is yaml.MappingStartEvent else []
+            if top is None:
+                root = value
+            elif type(top) is dict:
+                top[keys[-1]] = value
+                keys[-1] = _NO_KEY
+            else:
+                top.append(value)
+            if kind is not yaml.ScalarEvent:
+                stack.append(value)
+                keys.append(_NO_KEY)
+    finally:
+        loader.dispose()
+    if documents != 1 or root is _NO_KEY:
+        raise _Refused
+    return root
+
+
+def read_yaml(data: bytes, file: str) -> YamlDoc:
+    """`parse_yaml`, with the marks parsed only when a position is first asked for (a
+    `YamlDoc.deferred`): the same data, the same FindingError for a file it refuses."""
+    try:
+        value = _data_only(_decode(data, file))
+    except (_Refused, FindingError, yaml.YAMLError):
+        return parse_yaml(data, file)  # raises the finding, at its position
+    return YamlDoc.deferred(value, file, data)

@@ -10,7 +10,7 @@ from reconciler.manifests.checks import all_findings, errors
 from reconciler.manifests.loader import DirSource, GitSource, load
 from reconciler.manifests.model import Task
 from reconciler.manifests.source import open_source, tree_at
-from tests.conftest import TASK
+from tests.conftest import TASK, git, write
 
 
 def commit_file(repo: pygit2.Repository, rel: str, text: str, message: str) -> pygit2.Commit:
@@ -101,3 +101,45 @@ def test_tasks_may_live_in_subdirectories(repo: Path) -> None:
     assert mf.obj is not None
     assert mf.obj.name == "hello"
     assert not errors(all_findings(snap))
+
+
+HEAD = "apiVersion: missioncontrol.dev/v1\nkind: Task\nmetadata:\n  name: {name}\nspec:\n  title: T\n  kluster: main\n  agent:\n    name: worker\n"
+UNKNOWN = "expected one of: title, description, kluster, priority, needs, agent, paths, inputs, outputs, retries, timeoutSeconds, stallSeconds, approval, suspend"
+
+
+def test_findings_name_file_line_and_field_whichever_way_the_file_was_read(repo: Path) -> None:
+    """Schema errors, YAML quirks and cross-file errors, located from a directory and a commit:
+    positions are parsed only for the files that need one, and are the same."""
+    files = {
+        "schema": HEAD + "  priority: high\n  retries:\n    maxAttempts: 0\n  extra: 1\n",
+        "duplicate-key": HEAD + "  title: again\n",
+        "quirks": HEAD + "  suspend: yes\n  timeoutSeconds: ! 60\n  on: 1\n",  # `! 60` is a string
+        "reference": HEAD + "  needs: [hello, ghost]\n",
+        "same-name": HEAD.replace("{name}", "reference"),
+    }
+    for name, text in files.items():
+        write(repo, f"missions/m/tasks/{name}.yaml", text.replace("{name}", name))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "findings")
+    expected = [
+        ("duplicate-key.yaml", 10, 3, "spec.title", "duplicate key 'title' (first at line 6)", "yaml"),
+        ("quirks.yaml", 11, 19, "spec.timeoutSeconds", "must be integer, not a string", "schema"),
+        ("quirks.yaml", 12, 3, "spec.on", f"unknown field 'on'; {UNKNOWN}", "schema"),
+        ("reference.yaml", 10, 18, "spec.needs[1]", "unknown task 'ghost' in mission 'm'", "reference"),
+        (
+            "same-name.yaml",
+            4,
+            9,
+            "metadata.name",
+            "duplicate Task name 'reference'; already defined in missions/m/tasks/reference.yaml:4",
+            "unique",
+        ),
+        ("schema.yaml", 10, 13, "spec.priority", "must be integer, not a string", "schema"),
+        ("schema.yaml", 12, 18, "spec.retries.maxAttempts", "0 is less than the minimum of 1", "schema"),
+        ("schema.yaml", 13, 3, "spec.extra", f"unknown field 'extra'; {UNKNOWN}", "schema"),
+    ]
+    for source in (open_source(repo, None), open_source(repo, "HEAD")):
+        found = [
+            (f.file.rsplit("/", 1)[1], f.line, f.column, f.field, f.message, f.rule) for f in all_findings(load(source))
+        ]
+        assert found == expected

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.manifests import yamldoc
 from reconciler.manifests.findings import FindingError
-from reconciler.manifests.yamldoc import MAX_BYTES, MAX_DEPTH, parse_yaml
+from reconciler.manifests.yamldoc import MAX_BYTES, MAX_DEPTH, YamlDoc, parse_yaml, read_yaml
 
 
 def error(data: bytes) -> tuple[int, int, str]:
@@ -137,3 +142,95 @@ def test_deep_nesting_gets_our_message_whichever_layer_detects_it(depth: int) ->
         line, _, message = error(doc)
         assert line == 1
         assert message == f"nested more than {MAX_DEPTH} levels deep"
+
+
+# `read_yaml` reads the data alone and parses the positions only when one is asked for; for
+# anything unusual it leaves the file to `parse_yaml`. Either way: the same data, the same
+# positions, the same finding.
+
+QUIRKS = [
+    b"a: 1\nb: [x, 'y', \"z\"]\nc: {d: e}\n",
+    b"---\na: 1\n...\n",
+    b"\xef\xbb\xbfa: 1\n",
+    b"a: |\n  block\n  text\nb: >\n  folded\n",
+    b"a: 1\nb: 2\na: 3\n",  # duplicate key
+    b"a: &x [1]\n",  # anchor
+    b"a: *x\n",  # undefined alias
+    b"a: &x [1]\nb: *x\n",
+    b"a: !!str 5\nb: !!int '7'\nc: !!float 1\nd: !!bool yes\ne: !!null ''\n",
+    b"a: ! 5\n",  # the non-specific tag: a string, not an int
+    b"a: !!int x\n",
+    b"a: !custom x\n",
+    b"!!map {a: 1}\n",
+    b"a: !!seq [1]\nb: !!map {c: 2}\nc: !!set {x}\n",
+    b"a: 2024-01-01\nb: 2024-01-01T10:00:00Z\n",  # no timestamps: strings
+    b"yes: 1\non: 2\n1: 3\nnull: 4\n~: 5\n'q': 6\n!!int 7: 8\n",  # keys are verbatim strings
+    b"a: [yes, no, on, off, true, ~, null, '', 0o17, 017, 0x1f, 1_000, 1:30, .inf, -.inf, .nan, 1e3]\n",
+    b"<<: {a: 1}\nb: 2\n",  # no merge: `<<` is a key like any other
+    b"a: <<\n",
+    b"a: =\n",
+    b"? [a, b]\n: 1\n",  # complex key
+    b"? a\n: 1\n",
+    b"a: 1\n---\nb: 2\n",
+    b"a: 1\n---\n",
+    b"",
+    b"# nothing\n",
+    b"just a scalar\n",
+    b"- a\n- b\n",
+    b"a: [1, 2\nb: 3\n",
+    b"a:\n\tb: 1\n",
+    b"a: \x00\n",
+    b"a: 1\nbb: \xff\n",
+    b"a: " + b"[" * 64 + b"]" * 64 + b"\n",
+    b"a: " + b"[" * 63 + b"]" * 63 + b"\n",
+    b"a: [" + b"1," * 100_000 + b"1]\n",
+]
+
+
+def outcome(parse: Callable[[bytes, str], YamlDoc], data: bytes) -> object:
+    try:
+        doc = parse(data, "f.yaml")
+    except FindingError as exc:
+        return exc.finding
+    return doc.data, dict(doc.marks), dict(doc.key_marks)
+
+
+@pytest.mark.parametrize("data", QUIRKS, ids=lambda d: d[:30].decode(errors="replace"))
+def test_read_yaml_is_parse_yaml(data: bytes) -> None:
+    assert outcome(read_yaml, data) == outcome(parse_yaml, data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"#\n\t ,?%@`0.<=~y")), max_size=80))
+def test_read_yaml_is_parse_yaml_on_yaml_like_text(text: str) -> None:
+    assert outcome(read_yaml, text.encode()) == outcome(parse_yaml, text.encode())
+
+
+def test_a_deferred_document_reads_its_bytes_only_when_a_position_is_asked_for() -> None:
+    reads = []
+
+    def read() -> bytes:
+        reads.append(1)
+        return b"a: 1\nb:\n  - x\n"
+
+    doc = YamlDoc.deferred({"a": 1, "b": ["x"]}, "f.yaml", read)
+    assert reads == []
+    assert doc.position(("b", 0)) == (3, 5)
+    assert doc.position(("b",), key=True) == (2, 1)
+    assert reads == [1]
+
+
+def test_a_plain_file_is_read_without_positions_until_one_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    full = yamldoc.parse_yaml
+
+    def counted(data: bytes, file: str) -> YamlDoc:
+        calls.append(file)
+        return full(data, file)
+
+    monkeypatch.setattr(yamldoc, "parse_yaml", counted)
+    doc = read_yaml(b"a: 1\nb:\n  - x\n", "f.yaml")
+    assert (doc.data, calls) == ({"a": 1, "b": ["x"]}, [])
+    assert doc.position(("b", 0)) == (3, 5)
+    assert doc.position(("b",), key=True) == (2, 1)
+    assert calls == ["f.yaml"]
