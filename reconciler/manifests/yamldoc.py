@@ -201,9 +201,9 @@ class _Builder:
     def node(self, event: Any) -> None:
         top = self.stack[-1] if self.stack else None
         if isinstance(event, yaml.AliasEvent) or event.anchor:
-            what = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            what = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
             raise self.fail(
-                event, f"YAML {what}s are not allowed in manifests; write the value out", top.path if top else ()
+                event, f"YAML {what} are not allowed in manifests; write the value out", top.path if top else ()
             )
         self.nodes += 1
         if self.nodes > MAX_NODES:

@@ -234,3 +234,9 @@ def test_a_plain_file_is_read_without_positions_until_one_is_asked_for(monkeypat
     assert doc.position(("b", 0)) == (3, 5)
     assert doc.position(("b",), key=True) == (2, 1)
     assert calls == ["f.yaml"]
+
+
+def test_an_alias_is_named_in_plain_english() -> None:
+    with pytest.raises(FindingError) as exc:
+        parse_yaml(b"a: 1\nb: *a\n", "f.yaml")
+    assert "YAML aliases are not allowed" in exc.value.finding.message
