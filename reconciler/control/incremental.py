@@ -170,57 +170,40 @@ class IncrementalDecider:
     ) -> Plan:
         held, nodes = dict(held or {}), dict(nodes or {})
         approved, run_approved = dict(approved or {}), dict(run_approved or {})
-        try:
-            plan, d = self._decide(
-                desired, specs, statuses, leases, now, invalid, held, nodes, approved, run_approved, changes
+        try:  # due wake-ups come off the heap as they are read: on any failure, decide everything next time
+            d = self._derived
+            if d is None or changes is None:
+                d = self._derived = _Derived()
+                for t in desired.tasks():
+                    d.put(t.key, t)
+                for mission in desired.missions:
+                    d.recycle(desired, mission)
+                keys: set[str] = set(d.tasks) | set(statuses)
+            else:
+                keys = self._affected(d, desired, statuses, now, changes, held, invalid, nodes, approved, run_approved)
+            scope = Scope(
+                frozenset(keys),
+                d.tasks,
+                d.all_cycles(),
+                frozenset(d.scoped),
+                {k: v for k, v in d.inconsistent.items() if k not in keys},
             )
+            decider = Decider(
+                desired, specs, statuses, leases, now, invalid, held, nodes, approved, run_approved, scope
+            )
+            plan = decider.run()
         except BaseException:
-            self._derived = None  # due wake-ups may be off the heap already: decide everything next time
+            self._derived = None
             raise
-        d.held, d.invalid, d.nodes, d.approved, d.run_approved = held, invalid, nodes, approved, run_approved
-        d.last_plan = frozenset(plan.statuses) | {c.key for c in plan.lease_actions}
-        return plan
-
-    def _decide(
-        self,
-        desired: DesiredState,
-        specs: Mapping[str, str],
-        statuses: Mapping[str, TaskStatus],
-        leases: Mapping[str, Lease],
-        now: float,
-        invalid: frozenset[str],
-        held: dict[str, tuple[Reason, str]],
-        nodes: dict[str, NodeRecord],
-        approved: dict[str, str],
-        run_approved: dict[str, str],
-        changes: Changes | None,
-    ) -> tuple[Plan, _Derived]:
-        d = self._derived
-        if d is None or changes is None:
-            d = self._derived = _Derived()
-            for t in desired.tasks():
-                d.put(t.key, t)
-            for mission in desired.missions:
-                d.recycle(desired, mission)
-            keys: set[str] = set(d.tasks) | set(statuses)
-        else:
-            keys = self._affected(d, desired, statuses, now, changes, held, invalid, nodes, approved, run_approved)
-        scope = Scope(
-            frozenset(keys),
-            d.tasks,
-            d.all_cycles(),
-            frozenset(d.scoped),
-            {k: v for k, v in d.inconsistent.items() if k not in keys},
-        )
-        decider = Decider(desired, specs, statuses, leases, now, invalid, held, nodes, approved, run_approved, scope)
-        plan = decider.run()
         for key in keys:
             d.inconsistent.pop(key, None)
         d.set_wakes(keys, decider.wakes)
         d.vouch(keys, leases)
         d.inconsistent.update(decider.inconsistent_found)
         plan.wake_at = d.next_wake()
-        return plan, d
+        d.held, d.invalid, d.nodes, d.approved, d.run_approved = held, invalid, nodes, approved, run_approved
+        d.last_plan = frozenset(plan.statuses) | {c.key for c in plan.lease_actions}
+        return plan
 
     def _affected(
         self,

@@ -86,8 +86,9 @@ def _invalid_tasks(snapshot: Snapshot) -> frozenset[str]:
     )
 
 
-def _stem(mf: ManifestFile) -> tuple[str, str]:
-    return mf.location.mission or "", stem(mf.path)
+def _file_key(mf: ManifestFile) -> TaskKey:
+    """The key a task file is named for (`mission/<its file's name>`), wherever in tasks/ it is."""
+    return TaskKey.of(mf.location.mission or "", stem(mf.path))
 
 
 def _specs(snapshot: Snapshot) -> dict[str, str]:
@@ -115,7 +116,6 @@ class Reconciler:
         self._leases: dict[str, Lease] = {}
         self._lease_serial = 0  # counts the reads that found lease refs moved: part of a pass's inputs
         self._lease_changes: set[str] | None = None  # tasks whose lease moved since the last decision
-        self._unsharded: set[str] = set()  # lease refs found in the layout before sharding
         self.node_refs = RefTips(store.repo, NODES_PREFIX, node_name, node_ref, sharded=False)
         self._nodes: dict[str, NodeRecord] = {}
         self._wake_at: float | None = None
@@ -127,7 +127,7 @@ class Reconciler:
         self._indexed: DesiredState | None = None  # the snapshot indexed, before governance overlays it
         self._pending: tuple[dict[str, str], frozenset[str]] | None = None  # its specs and invalid tasks
         self._misnamed = 0  # task files whose object is named otherwise than the file
-        self._stems: Counter[tuple[str, str]] = Counter()  # task files by mission and file name (tasks/ nests)
+        self._stems: Counter[str] = Counter()  # task files by the key they are named for (tasks/ nests)
         self._seen: _Seen | None = None  # the inputs of the last decision, to tell what changed since
         self._status_changes: set[str] | None = None  # tasks whose status changed since then (None: unknown)
         # tasks whose manifest changed since the last decision, and since the last queue written (None: unknown)
@@ -174,7 +174,7 @@ class Reconciler:
         self._indexed = index(files)
         self._pending = (_specs(self.snapshot), _invalid_tasks(self.snapshot))
         self._misnamed = sum(1 for mf in files if mf.location.kind == Kind.TASK and not named_for_file(mf))
-        self._stems = Counter(_stem(mf) for mf in files if mf.location.kind == Kind.TASK)
+        self._stems = Counter(_file_key(mf) for mf in files if mf.location.kind == Kind.TASK)
         if old is None:
             self._specs_moved = (None, None)
         else:
@@ -206,7 +206,7 @@ class Reconciler:
         for old, new in pairs:
             for mf in (old, new):
                 if mf is not None:
-                    key = TaskKey.of(mf.location.mission or "", stem(mf.path))
+                    key = _file_key(mf)
                     specs.pop(key, None)
                     invalid.discard(key)
             if new is not None and new.obj is not None:
@@ -214,20 +214,18 @@ class Reconciler:
             elif new is not None:
                 invalid.add(TaskKey.of(new.location.mission or "", new.declared_name()))
         self._indexed, self._pending = state, (specs, frozenset(invalid))
-        self._moved({TaskKey.of(mf.location.mission or "", stem(mf.path)) for pair in pairs for mf in pair if mf})
+        self._moved({_file_key(mf) for pair in pairs for mf in pair if mf})
         return True
 
-    def _stems_after(
-        self, pairs: list[tuple[ManifestFile | None, ManifestFile | None]]
-    ) -> Counter[tuple[str, str]] | None:
+    def _stems_after(self, pairs: list[tuple[ManifestFile | None, ManifestFile | None]]) -> Counter[str] | None:
         """The change to `_stems` the pairs make; None if a file name they touch is, before or
         after, held by two task files (in two directories of `tasks/`): which one declares the
         task is "first by path", which only a full index settles."""
-        delta: Counter[tuple[str, str]] = Counter()
+        delta: Counter[str] = Counter()
         for before, after in pairs:
             for mf, step in ((before, -1), (after, 1)):
                 if mf is not None and mf.location.kind == Kind.TASK:
-                    delta[_stem(mf)] += step
+                    delta[_file_key(mf)] += step
         if any(self._stems[k] > 1 or self._stems[k] + n > 1 for k, n in delta.items()):
             return None
         return delta
@@ -242,7 +240,8 @@ class Reconciler:
         self._lease_serial += 1
         if self._lease_changes is not None:
             self._lease_changes |= changed
-        repo, tips = self.store.repo, self.lease_refs.tips
+        repo, tips, names = self.store.repo, self.lease_refs.tips, self.lease_refs.names
+        unsharded = []  # lease refs found in the layout before sharding
         for key in changed:
             self._leases.pop(key, None)
             self.corrupt_leases.pop(key, None)
@@ -252,24 +251,21 @@ class Reconciler:
             try:
                 self._leases[key] = lease_at(repo, tip)
             except CorruptState as exc:
-                self.corrupt_leases[key] = f"{self.lease_refs.names[key]}: {exc}"
-            if self.lease_refs.names[key] != lease_ref(key):
-                self._unsharded.add(key)
-        if self._unsharded:
-            self._move_unsharded()
+                self.corrupt_leases[key] = f"{names[key]}: {exc}"
+            if names[key] != lease_ref(key):
+                unsharded.append(key)
+        if unsharded:
+            self._move_unsharded(sorted(unsharded))
         return self._leases
 
-    def _move_unsharded(self) -> None:
-        """Move the lease refs of the layout before sharding to their sharded names (one
+    def _move_unsharded(self, keys: list[str]) -> None:
+        """Move lease refs of the layout before sharding to their sharded names (one
         transaction, so a crash leaves either layout whole), then read them there."""
         names, tips = self.lease_refs.names, self.lease_refs.tips
-        keys = sorted(k for k in self._unsharded if k in names and names[k] != lease_ref(k))
-        self._unsharded = set()
-        if keys:
-            moves = [u for k in keys for u in move_unsharded(k, names[k], tips[k])]
-            with self.fence() as fence:
-                self.store.transact([*moves, *fence.updates], fence.verifies)
-            self.read_leases()
+        moves = [u for k in keys for u in move_unsharded(k, names[k], tips[k])]
+        with self.fence() as fence:
+            self.store.transact([*moves, *fence.updates], fence.verifies)
+        self.read_leases()
 
     def _apply_leases(self, plan: Plan, now: float) -> int:
         """End or fence the plan's leases, each by CAS from the tip this pass read.
@@ -294,7 +290,7 @@ class Reconciler:
                     new = advance(
                         self.store, ended, tip, subject, also=fence.updates, verifies=fence.verifies, who=RECONCILER
                     )
-                self.lease_refs.wrote(change.key, lease_ref(change.key), new)
+                self.lease_refs.wrote(change.key, new)
                 self._leases[change.key] = ended
                 if self._lease_changes is not None:
                     self._lease_changes.add(change.key)

@@ -80,10 +80,11 @@ class RefTips:
             changed |= self._rescan(directory, now)
         return changed
 
-    def wrote(self, key: str, name: str, tip: str) -> None:
-        """Record a tip this process just wrote, so that the next `read` does not report it."""
+    def wrote(self, key: str, tip: str) -> None:
+        """Record a tip this process just wrote (at `ref_for(key)`), so that the next `read`
+        does not report it."""
         self.tips[key] = tip
-        self.names[key] = name
+        self.names[key] = self.ref_for(key)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -120,10 +121,14 @@ class RefTips:
         key = self.key(name)
         if key is None:
             return
-        if self.names.get(key, name) != name and self.ref_for(key) != name:
-            return  # two names for one key (one in a layout of before): keep the one `ref_for` names
-        self.tips[key] = str(ref.target)
-        self.names[key] = name
+        if self._holds(key, name):
+            self.tips[key] = str(ref.target)
+            self.names[key] = name
+
+    def _holds(self, key: str, name: str) -> bool:
+        """Whether `name` is where `key`'s tip is read: of two names for one key (one in a
+        layout of before), the one `ref_for` names."""
+        return self.names.get(key, name) == name or self.ref_for(key) == name
 
     def _scan_root(self, now: int) -> _Stat:
         """The directories under the root (for unsharded refs, the root itself) and the root's stat."""
@@ -205,9 +210,7 @@ class RefTips:
                     del self.tips[key], self.names[key]
                     changed.add(key)
                 continue
-            if self.tips.get(key) != tip or self.names.get(key) != name:
-                if self.names.get(key, name) != name and self.ref_for(key) != name:
-                    continue
+            if (self.tips.get(key) != tip or self.names.get(key) != name) and self._holds(key, name):
                 self.tips[key], self.names[key] = tip, name
                 changed.add(key)
         return changed
